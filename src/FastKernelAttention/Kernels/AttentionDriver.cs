@@ -1,0 +1,254 @@
+using System;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using CommunityToolkit.HighPerformance;
+using FastKernelAttention.Internals;
+using FastKernelAttention.Kernels.Isa;
+
+namespace FastKernelAttention.Kernels;
+
+/// <summary>Validates a call, pins its memory, prepares the per-call state and runs the blocks on the chosen ISA path.</summary>
+internal static unsafe partial class AttentionDriver
+{
+    /// <summary>Above this many bytes the scratch of a call without a workspace comes from native memory instead of the stack.</summary>
+    private const int MaxStackScratch = 64 * 1024;
+
+    /// <summary>Relative logit error above which the Gaussian kernel uses direct differences instead of the expansion.</summary>
+    private const double ExpansionErrorLimit = 1e-4;
+
+    public static void Run<T>(IsaPath path, ReadOnlySpan2D<T> query, ReadOnlySpan2D<T> key, ReadOnlySpan2D<T> value,
+        Span2D<T> output, int headCount, int keyValueHeadCount, in AttentionOptions options, Span<T> logSumExp,
+        ReadOnlySpan<T> sinkLogits, Span<byte> workspace, bool workspaceGiven)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Validate(query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits,
+            out int headDim, out int valueDim);
+        int degree = BlockParallel.ResolveDegree(options.MaxDegreeOfParallelism);
+        long required = WorkspaceBytes(Unsafe.SizeOf<T>(), headDim, valueDim, headCount, keyValueHeadCount,
+            options.Kernel == AttentionKernel.Gaussian, degree);
+        if (workspaceGiven && workspace.Length < required)
+            ThrowHelper.ThrowWorkspace(nameof(workspace), required, workspace.Length);
+        if (query.Height == 0) return;
+
+        if (workspaceGiven)
+        {
+            fixed (byte* buffer = workspace)
+                Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, buffer, degree, headDim, valueDim);
+        }
+        else if (required <= MaxStackScratch)
+        {
+            byte* buffer = stackalloc byte[(int)required];
+            Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, buffer, degree, headDim, valueDim);
+        }
+        else
+        {
+            byte* buffer = (byte*)NativeMemory.Alloc((nuint)required);
+            try
+            {
+                Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, buffer, degree, headDim, valueDim);
+            }
+            finally
+            {
+                NativeMemory.Free(buffer);
+            }
+        }
+    }
+
+    /// <summary>Bytes of workspace a call needs (63 bytes of slack included for the 64-byte alignment).</summary>
+    public static long WorkspaceBytes(int elementSize, int headDim, int valueDim, int headCount, int keyValueHeadCount,
+        bool gaussian, int degree)
+    {
+        long shared = SharedBytes(elementSize, headDim, headCount, keyValueHeadCount, gaussian);
+        long perThread = KernelConstants.ScratchBytes(headDim, valueDim, elementSize, gaussian);
+        return shared + degree * perThread + 63;
+    }
+
+    private static long SharedBytes(int elementSize, int headDim, int headCount, int keyValueHeadCount, bool gaussian)
+    {
+        long bytes = KernelConstants.Align((long)headCount * sizeof(double)); // sink logits per head
+        if (gaussian)
+        {
+            bytes += KernelConstants.Align((long)keyValueHeadCount * headDim * elementSize); // centres
+            bytes += KernelConstants.Align((long)keyValueHeadCount * headDim * sizeof(double)); // centre accumulation
+            bytes += KernelConstants.Align(headCount);                                       // direct-difference flags
+        }
+        return bytes;
+    }
+
+    private static void Execute<T>(IsaPath path, ReadOnlySpan2D<T> query, ReadOnlySpan2D<T> key, ReadOnlySpan2D<T> value,
+        Span2D<T> output, int headCount, int keyValueHeadCount, in AttentionOptions options, Span<T> logSumExp,
+        ReadOnlySpan<T> sinkLogits, byte* buffer, int degree, int headDim, int valueDim)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        bool gaussian = options.Kernel == AttentionKernel.Gaussian;
+        byte* aligned = (byte*)(((nuint)buffer + 63) & ~(nuint)63);
+        fixed (T* q = &query.DangerousGetReference())
+        fixed (T* k = &key.DangerousGetReference())
+        fixed (T* v = &value.DangerousGetReference())
+        fixed (T* o = &output.DangerousGetReference())
+        fixed (T* lse = logSumExp)
+        {
+            var problem = new AttentionProblem<T>
+            {
+                Query = q,
+                QueryStride = RowStride(query),
+                Key = k,
+                KeyStride = RowStride(key),
+                Value = v,
+                ValueStride = RowStride(value),
+                Output = o,
+                OutputStride = RowStride((ReadOnlySpan2D<T>)output),
+                LogSumExp = logSumExp.IsEmpty ? null : lse,
+                QueryCount = query.Height,
+                KeyCount = key.Height,
+                HeadDim = headDim,
+                ValueDim = valueDim,
+                HeadCount = headCount,
+                GroupSize = headCount / keyValueHeadCount,
+                Gaussian = gaussian,
+                Causal = options.Causal,
+            };
+
+            CheckOverlaps(in problem, query.Width, key.Width, value.Width, output.Width, logSumExp.Length);
+            byte* cursor = aligned;
+            bool anySink = !sinkLogits.IsEmpty || options.SinkLogit.HasValue;
+            double* sinks = (double*)cursor;
+            cursor += KernelConstants.Align((long)headCount * sizeof(double));
+            if (anySink)
+            {
+                for (int h = 0; h < headCount; h++)
+                    sinks[h] = sinkLogits.IsEmpty ? options.SinkLogit!.Value : double.CreateTruncating(sinkLogits[h]);
+                problem.SinkLogits = sinks;
+            }
+
+            if (gaussian)
+            {
+                double h = options.Bandwidth;
+                problem.Scale = 1.0 / (h * h);
+                problem.HalfInverseBandwidthSquared = 0.5 / (h * h);
+                problem.Centers = (T*)cursor;
+                cursor += KernelConstants.Align((long)keyValueHeadCount * headDim * sizeof(T));
+                double* sums = (double*)cursor;
+                cursor += KernelConstants.Align((long)keyValueHeadCount * headDim * sizeof(double));
+                problem.DirectDifferences = cursor;
+                cursor += KernelConstants.Align(headCount);
+                PrepareGaussian(ref problem, keyValueHeadCount, sums);
+            }
+            else
+            {
+                problem.Scale = options.Scale ?? 1.0 / System.Math.Sqrt(headDim);
+            }
+
+            long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(T), gaussian);
+            switch (path)
+            {
+                case IsaPath.Avx512:
+                    RunBlocks<T, Vector512<T>, Avx512Ops<T>>(&problem, cursor, scratchStride, degree);
+                    break;
+                case IsaPath.Avx2:
+                    RunBlocks<T, Vector256<T>, Avx2Ops<T>>(&problem, cursor, scratchStride, degree);
+                    break;
+                case IsaPath.Vector128:
+                    RunBlocks<T, Vector128<T>, Vector128Ops<T>>(&problem, cursor, scratchStride, degree);
+                    break;
+                default:
+                    RunBlocks<T, T, ScalarOps<T>>(&problem, cursor, scratchStride, degree);
+                    break;
+            }
+        }
+    }
+
+    private static void RunBlocks<T, TVec, TOps>(AttentionProblem<T>* problem, byte* scratch, long scratchStride, int degree)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TVec : unmanaged
+        where TOps : struct, ISimdOps<T, TVec>
+    {
+        int lanes = FusedAttentionKernel<T, TVec, TOps>.BlockLanes;
+        int blocksPerHead = (problem->QueryCount + lanes - 1) / lanes;
+        var work = new BlockWork<T, TVec, TOps>
+        {
+            Problem = problem,
+            Scratch = scratch,
+            ScratchStride = scratchStride,
+            BlocksPerHead = blocksPerHead,
+        };
+        BlockParallel.Run(ref work, blocksPerHead * problem->HeadCount, degree);
+    }
+
+    private struct BlockWork<T, TVec, TOps> : IBlockWork
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TVec : unmanaged
+        where TOps : struct, ISimdOps<T, TVec>
+    {
+        public AttentionProblem<T>* Problem;
+        public byte* Scratch;
+        public long ScratchStride;
+        public int BlocksPerHead;
+
+        public readonly void Execute(int block, int worker) =>
+            FusedAttentionKernel<T, TVec, TOps>.RunBlock(in *Problem, block / BlocksPerHead, block % BlocksPerHead,
+                Scratch + worker * ScratchStride);
+    }
+
+    /// <summary>
+    /// Per kv head, the key mean c (in double, stored in T) that centres the expansion (MATH §2); per query head, whether
+    /// the expansion is accurate enough: with R = max‖q̃‖ + max‖k̃‖, the expanded logit carries an absolute rounding error
+    /// of about u·R²/(2h²). Where that exceeds 1e-4 (tiny bandwidths, or data far from its mean) the kernel computes
+    /// Σ(q̃−k̃)² directly. (MATH §2 states the bound with γ_{d+2}; that worst case is ≈ d times the typical error and would
+    /// send well-conditioned d = 64 calls to the slower path, so the typical-error estimate u·R² is used instead.)
+    /// </summary>
+    private static void PrepareGaussian<T>(ref AttentionProblem<T> p, int keyValueHeadCount, double* sums)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int d = p.HeadDim;
+        int n = p.KeyCount;
+        int m = p.QueryCount;
+        double unitRoundoff = sizeof(T) == 4 ? 1.0 / (1 << 24) : 1.0 / (1L << 53);
+        for (int g = 0; g < keyValueHeadCount; g++)
+        {
+            double* sum = sums + (nint)g * d;
+            new Span<double>(sum, d).Clear();
+            for (int j = 0; j < n; j++)
+            {
+                T* row = p.Key + (nint)j * p.KeyStride + (nint)g * d;
+                for (int k = 0; k < d; k++) sum[k] += double.CreateTruncating(row[k]);
+            }
+            T* center = p.Centers + (nint)g * d;
+            for (int k = 0; k < d; k++) center[k] = n == 0 ? T.Zero : T.CreateTruncating(sum[k] / n);
+        }
+
+        for (int head = 0; head < p.HeadCount; head++)
+        {
+            int g = head / p.GroupSize;
+            T* center = p.Centers + (nint)g * d;
+            double keyRadius = 0, queryRadius = 0;
+            for (int j = 0; j < n; j++)
+                keyRadius = System.Math.Max(keyRadius, DistanceSquared(p.Key + (nint)j * p.KeyStride + (nint)g * d, center, d));
+            for (int i = 0; i < m; i++)
+                queryRadius = System.Math.Max(queryRadius, DistanceSquared(p.Query + (nint)i * p.QueryStride + (nint)head * d, center, d));
+            double radius = System.Math.Sqrt(keyRadius) + System.Math.Sqrt(queryRadius);
+            p.DirectDifferences[head] = unitRoundoff * radius * radius * p.HalfInverseBandwidthSquared > ExpansionErrorLimit ? (byte)1 : (byte)0;
+        }
+    }
+
+    private static double DistanceSquared<T>(T* row, T* center, int d)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        double total = 0;
+        for (int k = 0; k < d; k++)
+        {
+            double difference = double.CreateTruncating(row[k]) - double.CreateTruncating(center[k]);
+            total += difference * difference;
+        }
+        return total;
+    }
+
+    /// <summary>Elements between the starts of consecutive rows.</summary>
+    private static nint RowStride<T>(ReadOnlySpan2D<T> span)
+    {
+        if (span.Height < 2) return span.Width;
+        return (nint)(Unsafe.ByteOffset(ref span.DangerousGetReferenceAt(0, 0), ref span.DangerousGetReferenceAt(1, 0)) / Unsafe.SizeOf<T>());
+    }
+}

@@ -1,0 +1,548 @@
+using System;
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using FastKernelAttention.Kernels.Isa;
+using FastKernelAttention.Numerics;
+
+namespace FastKernelAttention.Kernels;
+
+/// <summary>Tile and block sizes shared by every path (constants: never derived from the thread count, MATH §4).</summary>
+internal static class KernelConstants
+{
+    /// <summary>
+    /// Keys per tile. A tile's work set is the packed query block (d × 2W), the score/probability tile (64 × 2W) and, for
+    /// the Gaussian kernel, the centred key tile (64 × d): for d = 64 with AVX-512 floats that is 8 + 8 + 16 KiB, inside a
+    /// 32 KiB L1 with the streamed K and V rows; the value-accumulator block (dv × 2W) and the K/V tile stay in L2.
+    /// </summary>
+    public const int KeyTile = 64;
+
+    /// <summary>Tiles accumulated in T before the chunk state is merged into the double-precision row state (MATH §14).</summary>
+    public const int TilesPerChunk = 8;
+
+    /// <summary>Register vectors of queries per block: a block has 2W queries, W = lanes per vector.</summary>
+    public const int VectorsPerBlock = 2;
+
+    /// <summary>The largest block (AVX-512 float: 2 × 16 lanes), used to size workspaces for any path.</summary>
+    public const int MaxBlockLanes = 32;
+
+    /// <summary>Bytes of per-thread scratch for one block: see <see cref="FusedAttentionKernel{T, TVec, TOps}"/>.</summary>
+    public static long ScratchBytes(int headDim, int valueDim, int elementSize, bool gaussian)
+    {
+        const int Lanes = MaxBlockLanes;
+        long elements = (long)headDim * Lanes        // packed queries
+                        + (long)KeyTile * Lanes      // scores, then probabilities
+                        + (long)valueDim * Lanes     // chunk accumulator
+                        + 4L * Lanes;                // running max, running sum, row bound, causal limit
+        if (gaussian) elements += (long)KeyTile * headDim + KeyTile; // centred key tile and key bias
+        long doubles = (long)Lanes * valueDim + 3L * Lanes;          // row state a, m, l and the row term
+        return Align(elements * elementSize) + Align(doubles * sizeof(double));
+    }
+
+    public static long Align(long bytes) => (bytes + 63) & ~63L;
+}
+
+/// <summary>
+/// The fused attention kernel for one block of queries of one head, one specialised body per (T, ISA path).
+/// </summary>
+/// <remarks>
+/// <para>Queries sit in vector lanes: a block of 2W queries is packed transposed (d × 2W), so logits, the running max and
+/// the running sum of the online softmax are vertical vector operations with no horizontal reductions. K and V are read
+/// row-major from the caller's memory through broadcasts; the score tile S (keys × 2W) and the value accumulator (dv × 2W)
+/// are both computed by the same 4×2-register micro-kernel Out[a][lanes] += Σ_b X[a,b]·Y[b][lanes].</para>
+/// <para>Numerics (MATH §4, §14): within a chunk of <see cref="KernelConstants.TilesPerChunk"/> tiles the state (m, l, a) is kept
+/// in T; each chunk is merged, in key order, into a double-precision row state, so long rows lose no accuracy. The block
+/// size and the chunking are constants, so a row's result never depends on the thread count.</para>
+/// </remarks>
+internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    where TVec : unmanaged
+    where TOps : struct, ISimdOps<T, TVec>
+{
+    private const int KeyTile = KernelConstants.KeyTile;
+
+    /// <summary>Queries per block (2W).</summary>
+    public static int BlockLanes
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => KernelConstants.VectorsPerBlock * TOps.Count;
+    }
+
+    /// <summary>Computes rows [block·2W, min(m, (block+1)·2W)) of head <paramref name="head"/>.</summary>
+    /// <param name="scratch">At least <see cref="KernelConstants.ScratchBytes"/> bytes, 64-byte aligned.</param>
+    public static void RunBlock(in AttentionProblem<T> p, int head, int block, byte* scratch)
+    {
+        int lanes = BlockLanes;
+        int w = TOps.Count;
+        int d = p.HeadDim;
+        int dv = p.ValueDim;
+        int m = p.QueryCount;
+        int n = p.KeyCount;
+        int firstRow = block * lanes;
+        int rows = System.Math.Min(lanes, m - firstRow);
+        int kvHead = head / p.GroupSize;
+        bool gaussian = p.Gaussian;
+        bool direct = gaussian && p.DirectDifferences[head] != 0;
+
+        // Scratch layout (T elements, then doubles at a 64-byte boundary).
+        T* packedQuery = (T*)scratch;                     // d × lanes
+        T* scores = packedQuery + (nint)d * lanes;        // KeyTile × lanes
+        T* accumulator = scores + (nint)KeyTile * lanes;  // dv × lanes
+        T* runningMax = accumulator + (nint)dv * lanes;   // lanes
+        T* runningSum = runningMax + lanes;               // lanes
+        T* rowBound = runningSum + lanes;                 // lanes: ‖q̃‖²/(2h²), the clamp of the expanded Gaussian logit
+        T* causalLimit = rowBound + lanes;                // lanes: i + (n − m), the last visible key of each row
+        T* centredKeys = causalLimit + lanes;             // KeyTile × d (Gaussian only)
+        T* keyBias = centredKeys + (nint)KeyTile * d;     // KeyTile (Gaussian only)
+        T* endOfT = gaussian ? keyBias + KeyTile : centredKeys;
+        double* rowA = (double*)(scratch + KernelConstants.Align((long)((byte*)endOfT - scratch)));
+        double* rowM = rowA + (nint)lanes * dv;
+        double* rowL = rowM + lanes;
+        double* rowTerm = rowL + lanes;
+
+        T* queryBase = p.Query + (nint)head * d;
+        T* keyBase = p.Key + (nint)kvHead * d;
+        T* valueBase = p.Value + (nint)kvHead * dv;
+        T* center = gaussian ? p.Centers + (nint)kvHead * d : null;
+        double sink = p.SinkLogits != null ? p.SinkLogits[head] : double.NegativeInfinity;
+        double half = p.HalfInverseBandwidthSquared;
+
+        // Pack the block's queries transposed (scaled, and centred for the Gaussian kernel); padding lanes are zero.
+        double queryScale = gaussian ? (direct ? 1.0 : p.Scale) : p.Scale;
+        for (int lane = 0; lane < lanes; lane++)
+        {
+            double normSquared = 0;
+            if (lane < rows)
+            {
+                T* q = queryBase + (nint)(firstRow + lane) * p.QueryStride;
+                for (int k = 0; k < d; k++)
+                {
+                    double value = double.CreateTruncating(q[k]);
+                    if (gaussian) value -= double.CreateTruncating(center[k]);
+                    normSquared += value * value;
+                    packedQuery[(nint)k * lanes + lane] = T.CreateTruncating(value * queryScale);
+                }
+            }
+            else
+            {
+                for (int k = 0; k < d; k++) packedQuery[(nint)k * lanes + lane] = T.Zero;
+            }
+
+            // Logits are computed without the row term −‖q̃‖²/(2h²) of the expanded Gaussian kernel; it cancels in the
+            // weights and is added back to the log-sum-exp (and the sink is moved onto the same scale).
+            double term = gaussian && !direct ? -normSquared * half : 0.0;
+            rowBound[lane] = T.CreateTruncating(-term);
+            causalLimit[lane] = T.CreateTruncating((double)firstRow + lane + (n - m));
+            runningMax[lane] = T.NegativeInfinity;
+            runningSum[lane] = T.Zero;
+            // Row state (MATH §4): empty (−∞, 0, 0), or the sink (s₀, 1, 0) on the logit scale used here.
+            bool hasSink = !double.IsNegativeInfinity(sink);
+            rowM[lane] = hasSink ? sink - term : double.NegativeInfinity;
+            rowL[lane] = hasSink ? 1.0 : 0.0;
+            rowTerm[lane] = term;
+        }
+        new Span<double>(rowA, lanes * dv).Clear();
+        new Span<T>(accumulator, lanes * dv).Clear();
+
+        // Visible key range: keys ≥ keyEnd are invisible to every row of the block and are never read; keys < fullEnd are
+        // visible to every row, so only tiles overlapping [fullEnd, keyEnd) need the mask.
+        int keyEnd = n;
+        int fullEnd = n;
+        if (p.Causal)
+        {
+            long last = (long)firstRow + rows - 1 + (n - m);
+            keyEnd = (int)System.Math.Clamp(last + 1, 0, n);
+            fullEnd = (int)System.Math.Clamp((long)firstRow + (n - m) + 1, 0, keyEnd);
+        }
+
+        int tileIndex = 0;
+        for (int tileStart = 0; tileStart < keyEnd; tileStart += KeyTile, tileIndex++)
+        {
+            int tileKeys = System.Math.Min(KeyTile, keyEnd - tileStart);
+            bool masked = tileStart + tileKeys > fullEnd;
+            T* keyTile = keyBase + (nint)tileStart * p.KeyStride;
+            T* valueTile = valueBase + (nint)tileStart * p.ValueStride;
+
+            if (gaussian)
+            {
+                CentreKeys(keyTile, p.KeyStride, tileKeys, d, center, centredKeys, keyBias, half);
+                if (direct) SquaredDistances(centredKeys, d, tileKeys, packedQuery, d, lanes, scores);
+                else Scores(centredKeys, d, tileKeys, packedQuery, d, lanes, scores);
+            }
+            else
+            {
+                Scores(keyTile, p.KeyStride, tileKeys, packedQuery, d, lanes, scores);
+            }
+
+            TVec alpha0, alpha1;
+            if (masked)
+            {
+                if (gaussian) Softmax<TrueFlag>(scores, tileKeys, tileStart, keyBias, direct, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+                else Softmax<TrueFlag>(scores, tileKeys, tileStart, null, false, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+                AccumulateValues<TrueFlag>(valueTile, p.ValueStride, tileKeys, dv, scores, lanes, accumulator, alpha0, alpha1, causalLimit, tileStart);
+            }
+            else
+            {
+                if (gaussian) Softmax<FalseFlag>(scores, tileKeys, tileStart, keyBias, direct, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+                else Softmax<FalseFlag>(scores, tileKeys, tileStart, null, false, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+                AccumulateValues<FalseFlag>(valueTile, p.ValueStride, tileKeys, dv, scores, lanes, accumulator, alpha0, alpha1, causalLimit, tileStart);
+            }
+
+            bool lastTile = tileStart + KeyTile >= keyEnd;
+            if (lastTile || tileIndex % KernelConstants.TilesPerChunk == KernelConstants.TilesPerChunk - 1)
+            {
+                MergeChunk(rows, lanes, dv, runningMax, runningSum, accumulator, rowM, rowL, rowA);
+            }
+        }
+
+        Finalise(in p, head, firstRow, rows, rowM, rowL, rowA, rowTerm);
+    }
+    /// <summary>k̃_j = k_j − c into a contiguous tile, and the key bias −‖k̃_j‖²/(2h²) of the expanded Gaussian logit.</summary>
+    private static void CentreKeys(T* keys, nint keyStride, int tileKeys, int d, T* center, T* centred, T* keyBias, double half)
+    {
+        int w = TOps.Count;
+        T negativeHalf = T.CreateTruncating(-half);
+        for (int j = 0; j < tileKeys; j++)
+        {
+            T* source = keys + (nint)j * keyStride;
+            T* destination = centred + (nint)j * d;
+            TVec squares = TOps.Zero;
+            int k = 0;
+            // In bounds: k + w <= d, and every row has d elements.
+            for (; k + w <= d; k += w)
+            {
+                TVec value = TOps.Subtract(TOps.Load(source + k), TOps.Load(center + k));
+                TOps.Store(value, destination + k);
+                squares = TOps.MultiplyAdd(value, value, squares);
+            }
+            T tail = T.Zero;
+            for (; k < d; k++)
+            {
+                T value = source[k] - center[k];
+                destination[k] = value;
+                tail = T.FusedMultiplyAdd(value, value, tail);
+            }
+            keyBias[j] = (TOps.HorizontalSum(squares) + tail) * negativeHalf;
+        }
+    }
+
+    /// <summary>S[j][lanes] = Σ_k X[j,k]·Q̂[k][lanes] for the tile's keys (logits before bias and mask).</summary>
+    private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, int lanes, T* scores)
+    {
+        int j = 0;
+        for (; j + 4 <= tileKeys; j += 4)
+            Dot4(keys + (nint)j * keyStride, keyStride, packedQuery, d, lanes, scores + (nint)j * lanes);
+        for (; j < tileKeys; j++)
+            Dot1(keys + (nint)j * keyStride, packedQuery, d, lanes, scores + (nint)j * lanes);
+    }
+
+    /// <summary>S[j][lanes] = Σ_k (Q̂[k][lanes] − X[j,k])² (direct differences for ill-conditioned Gaussian calls).</summary>
+    private static void SquaredDistances(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, int lanes, T* scores)
+    {
+        int w = TOps.Count;
+        for (int j = 0; j < tileKeys; j++)
+        {
+            T* key = keys + (nint)j * keyStride;
+            TVec a0 = TOps.Zero, a1 = TOps.Zero;
+            T* y = packedQuery;
+            for (int k = 0; k < d; k++, y += lanes)
+            {
+                TVec b = TOps.BroadcastFrom(key + k);
+                TVec d0 = TOps.Subtract(TOps.Load(y), b);
+                TVec d1 = TOps.Subtract(TOps.Load(y + w), b);
+                a0 = TOps.MultiplyAdd(d0, d0, a0);
+                a1 = TOps.MultiplyAdd(d1, d1, a1);
+            }
+            TOps.Store(a0, scores + (nint)j * lanes);
+            TOps.Store(a1, scores + (nint)j * lanes + w);
+        }
+    }
+
+    /// <summary>The 4×2-register micro-kernel: four keys against the block's two query vectors, reduced over d.</summary>
+    private static void Dot4(T* key, nint keyStride, T* packedQuery, int d, int lanes, T* output)
+    {
+        int w = TOps.Count;
+        TVec a00 = TOps.Zero, a01 = TOps.Zero, a10 = TOps.Zero, a11 = TOps.Zero;
+        TVec a20 = TOps.Zero, a21 = TOps.Zero, a30 = TOps.Zero, a31 = TOps.Zero;
+        T* k0 = key;
+        T* k1 = key + keyStride;
+        T* k2 = k1 + keyStride;
+        T* k3 = k2 + keyStride;
+        T* y = packedQuery;
+        // In bounds: each key row has d elements; the packed block is d × lanes.
+        for (int k = 0; k < d; k++, y += lanes)
+        {
+            TVec y0 = TOps.Load(y);
+            TVec y1 = TOps.Load(y + w);
+            TVec b = TOps.BroadcastFrom(k0 + k);
+            a00 = TOps.MultiplyAdd(b, y0, a00);
+            a01 = TOps.MultiplyAdd(b, y1, a01);
+            b = TOps.BroadcastFrom(k1 + k);
+            a10 = TOps.MultiplyAdd(b, y0, a10);
+            a11 = TOps.MultiplyAdd(b, y1, a11);
+            b = TOps.BroadcastFrom(k2 + k);
+            a20 = TOps.MultiplyAdd(b, y0, a20);
+            a21 = TOps.MultiplyAdd(b, y1, a21);
+            b = TOps.BroadcastFrom(k3 + k);
+            a30 = TOps.MultiplyAdd(b, y0, a30);
+            a31 = TOps.MultiplyAdd(b, y1, a31);
+        }
+        TOps.Store(a00, output);
+        TOps.Store(a01, output + w);
+        TOps.Store(a10, output + lanes);
+        TOps.Store(a11, output + lanes + w);
+        TOps.Store(a20, output + 2 * lanes);
+        TOps.Store(a21, output + 2 * lanes + w);
+        TOps.Store(a30, output + 3 * lanes);
+        TOps.Store(a31, output + 3 * lanes + w);
+    }
+
+    private static void Dot1(T* key, T* packedQuery, int d, int lanes, T* output)
+    {
+        int w = TOps.Count;
+        TVec a0 = TOps.Zero, a1 = TOps.Zero;
+        T* y = packedQuery;
+        for (int k = 0; k < d; k++, y += lanes)
+        {
+            TVec b = TOps.BroadcastFrom(key + k);
+            a0 = TOps.MultiplyAdd(b, TOps.Load(y), a0);
+            a1 = TOps.MultiplyAdd(b, TOps.Load(y + w), a1);
+        }
+        TOps.Store(a0, output);
+        TOps.Store(a1, output + w);
+    }
+
+    /// <summary>
+    /// The online-softmax step of one tile for both query vectors (MATH §4): finishes the logits (Gaussian bias and clamp,
+    /// causal mask), M = max(m, max_j s_j), α = e^{m−M}, p_j = e^{s_j−M} written over the scores, l ← α·l + Σ_j p_j.
+    /// No calls inside: every vector register is caller-saved, so a call here would spill the exp constants.
+    /// </summary>
+    private static void Softmax<TMasked>(T* scores, int tileKeys, int tileStart, T* keyBias, bool direct, double half,
+        T* rowBound, T* causalLimit, T* runningMax, T* runningSum, out TVec alpha0, out TVec alpha1)
+        where TMasked : struct, IFlag
+    {
+        int w = TOps.Count;
+        int lanes = 2 * w;
+        TVec negativeInfinity = TOps.Broadcast(T.NegativeInfinity);
+        TVec bound0 = TOps.Load(rowBound), bound1 = TOps.Load(rowBound + w);
+        TVec limit0 = TOps.Load(causalLimit), limit1 = TOps.Load(causalLimit + w);
+        TVec negativeHalf = TOps.Broadcast(T.CreateTruncating(-half));
+        TVec max0 = negativeInfinity, max1 = negativeInfinity;
+        T* s = scores;
+        for (int j = 0; j < tileKeys; j++, s += lanes)
+        {
+            TVec s0 = TOps.Load(s), s1 = TOps.Load(s + w);
+            if (keyBias != null)
+            {
+                if (direct)
+                {
+                    s0 = TOps.Multiply(s0, negativeHalf);
+                    s1 = TOps.Multiply(s1, negativeHalf);
+                }
+                else
+                {
+                    // Clamp D ≥ 0 of the expansion (MATH §2): the full logit is at most 0. Min(bound, s) keeps a NaN s.
+                    TVec bias = TOps.BroadcastFrom(keyBias + j);
+                    s0 = TOps.Min(bound0, TOps.Add(s0, bias));
+                    s1 = TOps.Min(bound1, TOps.Add(s1, bias));
+                }
+            }
+            if (TMasked.Value)
+            {
+                // Key j is visible to row i iff j <= i + (n − m), i.e. unless limit < j.
+                TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
+                s0 = TOps.SelectLessThan(limit0, key, negativeInfinity, s0);
+                s1 = TOps.SelectLessThan(limit1, key, negativeInfinity, s1);
+            }
+            if (keyBias != null || TMasked.Value)
+            {
+                TOps.Store(s0, s);
+                TOps.Store(s1, s + w);
+            }
+            max0 = TOps.Max(max0, s0);
+            max1 = TOps.Max(max1, s1);
+        }
+
+        TVec old0 = TOps.Load(runningMax), old1 = TOps.Load(runningMax + w);
+        TVec new0 = TOps.Max(old0, max0), new1 = TOps.Max(old1, max1);
+        // A lane whose logits are all −∞ so far keeps M = −∞; shift by 0 there so that no −∞ − (−∞) = NaN appears.
+        TVec shift0 = TOps.SelectEquals(new0, negativeInfinity, TOps.Zero, new0);
+        TVec shift1 = TOps.SelectEquals(new1, negativeInfinity, TOps.Zero, new1);
+        alpha0 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(old0, shift0));
+        alpha1 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(old1, shift1));
+
+        TVec sum0 = TOps.Zero, sum1 = TOps.Zero;
+        s = scores;
+        for (int j = 0; j < tileKeys; j++, s += lanes)
+        {
+            TVec p0 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(TOps.Load(s), shift0));
+            TVec p1 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(TOps.Load(s + w), shift1));
+            TOps.Store(p0, s);
+            TOps.Store(p1, s + w);
+            sum0 = TOps.Add(sum0, p0);
+            sum1 = TOps.Add(sum1, p1);
+        }
+        TOps.Store(TOps.MultiplyAdd(alpha0, TOps.Load(runningSum), sum0), runningSum);
+        TOps.Store(TOps.MultiplyAdd(alpha1, TOps.Load(runningSum + w), sum1), runningSum + w);
+        TOps.Store(new0, runningMax);
+        TOps.Store(new1, runningMax + w);
+    }
+
+    /// <summary>acc[c][lanes] ← α·acc[c][lanes] + Σ_j V[j,c]·P[j][lanes] for every value column c.</summary>
+    private static void AccumulateValues<TMasked>(T* values, nint valueStride, int tileKeys, int dv, T* probabilities,
+        int lanes, T* accumulator, TVec alpha0, TVec alpha1, T* causalLimit, int tileStart)
+        where TMasked : struct, IFlag
+    {
+        int c = 0;
+        for (; c + 4 <= dv; c += 4)
+            Accumulate4<TMasked>(values + c, valueStride, tileKeys, probabilities, lanes, accumulator + (nint)c * lanes, alpha0, alpha1, causalLimit, tileStart);
+        for (; c < dv; c++)
+            Accumulate1<TMasked>(values + c, valueStride, tileKeys, probabilities, lanes, accumulator + (nint)c * lanes, alpha0, alpha1, causalLimit, tileStart);
+    }
+
+    /// <summary>Four value columns against both query vectors, reduced over the tile's keys. In masked tiles a key
+    /// invisible to a lane leaves that lane untouched, so a NaN in a masked value never spreads.</summary>
+    private static void Accumulate4<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities, int lanes,
+        T* accumulator, TVec alpha0, TVec alpha1, T* causalLimit, int tileStart)
+        where TMasked : struct, IFlag
+    {
+        int w = TOps.Count;
+        TVec a00 = TOps.Multiply(TOps.Load(accumulator), alpha0);
+        TVec a01 = TOps.Multiply(TOps.Load(accumulator + w), alpha1);
+        TVec a10 = TOps.Multiply(TOps.Load(accumulator + lanes), alpha0);
+        TVec a11 = TOps.Multiply(TOps.Load(accumulator + lanes + w), alpha1);
+        TVec a20 = TOps.Multiply(TOps.Load(accumulator + 2 * lanes), alpha0);
+        TVec a21 = TOps.Multiply(TOps.Load(accumulator + 2 * lanes + w), alpha1);
+        TVec a30 = TOps.Multiply(TOps.Load(accumulator + 3 * lanes), alpha0);
+        TVec a31 = TOps.Multiply(TOps.Load(accumulator + 3 * lanes + w), alpha1);
+        TVec limit0 = TMasked.Value ? TOps.Load(causalLimit) : default;
+        TVec limit1 = TMasked.Value ? TOps.Load(causalLimit + w) : default;
+        T* v = values;
+        T* y = probabilities;
+        // In bounds: c + 4 <= dv columns of tileKeys rows; the probability tile is tileKeys × lanes.
+        for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
+        {
+            TVec p0 = TOps.Load(y);
+            TVec p1 = TOps.Load(y + w);
+            if (TMasked.Value)
+            {
+                TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
+                TVec b = TOps.BroadcastFrom(v);
+                a00 = TOps.SelectLessThan(limit0, key, a00, TOps.MultiplyAdd(b, p0, a00));
+                a01 = TOps.SelectLessThan(limit1, key, a01, TOps.MultiplyAdd(b, p1, a01));
+                b = TOps.BroadcastFrom(v + 1);
+                a10 = TOps.SelectLessThan(limit0, key, a10, TOps.MultiplyAdd(b, p0, a10));
+                a11 = TOps.SelectLessThan(limit1, key, a11, TOps.MultiplyAdd(b, p1, a11));
+                b = TOps.BroadcastFrom(v + 2);
+                a20 = TOps.SelectLessThan(limit0, key, a20, TOps.MultiplyAdd(b, p0, a20));
+                a21 = TOps.SelectLessThan(limit1, key, a21, TOps.MultiplyAdd(b, p1, a21));
+                b = TOps.BroadcastFrom(v + 3);
+                a30 = TOps.SelectLessThan(limit0, key, a30, TOps.MultiplyAdd(b, p0, a30));
+                a31 = TOps.SelectLessThan(limit1, key, a31, TOps.MultiplyAdd(b, p1, a31));
+            }
+            else
+            {
+                TVec b = TOps.BroadcastFrom(v);
+                a00 = TOps.MultiplyAdd(b, p0, a00);
+                a01 = TOps.MultiplyAdd(b, p1, a01);
+                b = TOps.BroadcastFrom(v + 1);
+                a10 = TOps.MultiplyAdd(b, p0, a10);
+                a11 = TOps.MultiplyAdd(b, p1, a11);
+                b = TOps.BroadcastFrom(v + 2);
+                a20 = TOps.MultiplyAdd(b, p0, a20);
+                a21 = TOps.MultiplyAdd(b, p1, a21);
+                b = TOps.BroadcastFrom(v + 3);
+                a30 = TOps.MultiplyAdd(b, p0, a30);
+                a31 = TOps.MultiplyAdd(b, p1, a31);
+            }
+        }
+        TOps.Store(a00, accumulator);
+        TOps.Store(a01, accumulator + w);
+        TOps.Store(a10, accumulator + lanes);
+        TOps.Store(a11, accumulator + lanes + w);
+        TOps.Store(a20, accumulator + 2 * lanes);
+        TOps.Store(a21, accumulator + 2 * lanes + w);
+        TOps.Store(a30, accumulator + 3 * lanes);
+        TOps.Store(a31, accumulator + 3 * lanes + w);
+    }
+
+    private static void Accumulate1<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities, int lanes,
+        T* accumulator, TVec alpha0, TVec alpha1, T* causalLimit, int tileStart)
+        where TMasked : struct, IFlag
+    {
+        int w = TOps.Count;
+        TVec a0 = TOps.Multiply(TOps.Load(accumulator), alpha0);
+        TVec a1 = TOps.Multiply(TOps.Load(accumulator + w), alpha1);
+        TVec limit0 = TMasked.Value ? TOps.Load(causalLimit) : default;
+        TVec limit1 = TMasked.Value ? TOps.Load(causalLimit + w) : default;
+        T* v = values;
+        T* y = probabilities;
+        for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
+        {
+            TVec b = TOps.BroadcastFrom(v);
+            if (TMasked.Value)
+            {
+                TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
+                a0 = TOps.SelectLessThan(limit0, key, a0, TOps.MultiplyAdd(b, TOps.Load(y), a0));
+                a1 = TOps.SelectLessThan(limit1, key, a1, TOps.MultiplyAdd(b, TOps.Load(y + w), a1));
+            }
+            else
+            {
+                a0 = TOps.MultiplyAdd(b, TOps.Load(y), a0);
+                a1 = TOps.MultiplyAdd(b, TOps.Load(y + w), a1);
+            }
+        }
+        TOps.Store(a0, accumulator);
+        TOps.Store(a1, accumulator + w);
+    }
+
+    /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk.</summary>
+    private static void MergeChunk(int rows, int lanes, int dv, T* runningMax, T* runningSum, T* accumulator,
+        double* rowM, double* rowL, double* rowA)
+    {
+        for (int lane = 0; lane < rows; lane++)
+        {
+            double chunkSum = double.CreateTruncating(runningSum[lane]);
+            if (chunkSum == 0) continue; // nothing visible in this chunk (a NaN sum is merged, and spreads)
+            double chunkMax = double.CreateTruncating(runningMax[lane]);
+            double merged = System.Math.Max(rowM[lane], chunkMax); // Math.Max propagates NaN
+            double oldFactor = double.IsNegativeInfinity(rowM[lane]) ? 0.0 : System.Math.Exp(rowM[lane] - merged);
+            double newFactor = System.Math.Exp(chunkMax - merged);
+            rowL[lane] = oldFactor * rowL[lane] + newFactor * chunkSum;
+            double* a = rowA + (nint)lane * dv;
+            T* acc = accumulator + lane;
+            for (int c = 0; c < dv; c++)
+                a[c] = oldFactor * a[c] + newFactor * double.CreateTruncating(acc[(nint)c * lanes]);
+            rowM[lane] = merged;
+        }
+        new Span<T>(runningMax, lanes).Fill(T.NegativeInfinity);
+        new Span<T>(runningSum, lanes).Clear();
+        new Span<T>(accumulator, lanes * dv).Clear();
+    }
+
+    /// <summary>O = a / l and LSE = m + log l (+ the Gaussian row term); l = 0 gives O = 0 and LSE = −∞ (MATH §4).</summary>
+    private static void Finalise(in AttentionProblem<T> p, int head, int firstRow, int rows,
+        double* rowM, double* rowL, double* rowA, double* rowTerm)
+    {
+        int dv = p.ValueDim;
+        for (int lane = 0; lane < rows; lane++)
+        {
+            int i = firstRow + lane;
+            T* output = p.Output + (nint)i * p.OutputStride + (nint)head * dv;
+            double l = rowL[lane];
+            double* a = rowA + (nint)lane * dv;
+            double logSumExp;
+            if (l == 0)
+            {
+                for (int c = 0; c < dv; c++) output[c] = T.Zero;
+                logSumExp = double.NegativeInfinity;
+            }
+            else
+            {
+                for (int c = 0; c < dv; c++) output[c] = T.CreateTruncating(a[c] / l);
+                logSumExp = rowM[lane] + System.Math.Log(l) + rowTerm[lane];
+            }
+            if (p.LogSumExp != null) p.LogSumExp[(nint)head * p.QueryCount + i] = T.CreateTruncating(logSumExp);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using CsCheck;
+using FastKernelAttention.Tests.Support;
+using Xunit;
+
+namespace FastKernelAttention.Tests.Kernels;
+
+/// <summary>Random shapes, pitches and options on every ISA path, float and double, against the double reference.</summary>
+public class AttentionPropertyTests
+{
+    private static readonly Gen<AttentionCase> SingleHead =
+        Gen.Select(Gen.Int[1, 300], Gen.Int[1, 300], Gen.Int[1, 160], Gen.Int[0, 160], Gen.Int[0, 3], Gen.Bool, Gen.Bool, Gen.Int[0, 3])
+            .Select(Gen.Int[0, 4], Gen.Int[0, int.MaxValue], Gen.Double[0.4, 2.5], (t, sinkKind, seed, spread) =>
+            {
+                var (m, n, d, dv, pitch, gaussian, causal, scaleKind) = t;
+                double? scale = scaleKind == 0 ? 0.3 : null;
+                double? sink = sinkKind == 0 ? 0.7 : sinkKind == 1 ? -2.0 : null;
+                return new AttentionCase(m, n, d, dv == 0 ? d : dv, 1, 1, pitch,
+                    gaussian ? AttentionKernel.Gaussian : AttentionKernel.Dot, scale, spread * System.Math.Sqrt(d),
+                    causal, sink, false, seed % 3 == 0 ? 3 : 1, seed);
+            });
+
+    private static readonly Gen<AttentionCase> MultiHead =
+        Gen.Select(Gen.Int[1, 80], Gen.Int[1, 80], Gen.Int[1, 40], Gen.Int[1, 40], Gen.Int[0, 2], Gen.Bool, Gen.Bool, Gen.Int[0, 3])
+            .Select(Gen.Int[0, int.MaxValue], (t, seed) =>
+            {
+                var (m, n, d, dv, pitch, gaussian, causal, layout) = t;
+                (int heads, int kv) = layout switch { 0 => (4, 4), 1 => (4, 2), 2 => (6, 1), _ => (3, 3) };
+                return new AttentionCase(m, n, d, dv, heads, kv, pitch,
+                    gaussian ? AttentionKernel.Gaussian : AttentionKernel.Dot, null, 1.5 * System.Math.Sqrt(d),
+                    causal, seed % 2 == 0 ? 0.25 : null, seed % 4 == 1, seed % 3 == 0 ? 4 : 1, seed);
+            });
+
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void SingleHeadMatchesReference(IsaPath path, bool isDouble)
+    {
+        if (isDouble) SingleHead.Sample(c => c.Check<double>(path), iter: 25, threads: 1);
+        else SingleHead.Sample(c => c.Check<float>(path), iter: 25, threads: 1);
+    }
+
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void MultiHeadAndGroupedQueryMatchReference(IsaPath path, bool isDouble)
+    {
+        if (isDouble) MultiHead.Sample(c => c.Check<double>(path), iter: 25, threads: 1);
+        else MultiHead.Sample(c => c.Check<float>(path), iter: 25, threads: 1);
+    }
+}
