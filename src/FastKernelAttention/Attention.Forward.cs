@@ -31,9 +31,9 @@ public static partial class Attention
         => AttentionDriver.Run(IsaDispatch.Selected, query, key, value, output, 1, 1, in options, logSumExp, default, default, workspaceGiven: false);
 
     /// <summary>Single-head attention with a caller-owned workspace of at least
-    /// <see cref="GetWorkspaceSize{T}(int, int, in AttentionOptions, int, int)"/> bytes (any alignment).</summary>
+    /// <see cref="GetWorkspaceSize{T}(int, int, int, in AttentionOptions, int, int)"/> bytes (any alignment).</summary>
     /// <inheritdoc cref="Forward(ReadOnlySpan2D{float}, ReadOnlySpan2D{float}, ReadOnlySpan2D{float}, Span2D{float}, in AttentionOptions, Span{float})"/>
-    /// <param name="workspace">Scratch memory, at least GetWorkspaceSize&lt;float&gt;(d, dv, options) bytes.</param>
+    /// <param name="workspace">Scratch memory, at least GetWorkspaceSize&lt;float&gt;(d, dv, n, options) bytes.</param>
     public static void Forward(ReadOnlySpan2D<float> query, ReadOnlySpan2D<float> key, ReadOnlySpan2D<float> value,
         Span2D<float> output, in AttentionOptions options, Span<float> logSumExp, Span<byte> workspace)
         => AttentionDriver.Run(IsaDispatch.Selected, query, key, value, output, 1, 1, in options, logSumExp, default, workspace, workspaceGiven: true);
@@ -69,9 +69,9 @@ public static partial class Attention
         => AttentionDriver.Run(IsaDispatch.Selected, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, default, workspaceGiven: false);
 
     /// <summary>Multi-head attention with a caller-owned workspace of at least
-    /// <see cref="GetWorkspaceSize{T}(int, int, in AttentionOptions, int, int)"/> bytes.</summary>
+    /// <see cref="GetWorkspaceSize{T}(int, int, int, in AttentionOptions, int, int)"/> bytes.</summary>
     /// <inheritdoc cref="ForwardMultiHead(ReadOnlySpan2D{float}, ReadOnlySpan2D{float}, ReadOnlySpan2D{float}, Span2D{float}, int, int, in AttentionOptions, Span{float}, ReadOnlySpan{float})"/>
-    /// <param name="workspace">Scratch memory, at least GetWorkspaceSize&lt;float&gt;(d, dv, options, H, Hkv) bytes.</param>
+    /// <param name="workspace">Scratch memory, at least GetWorkspaceSize&lt;float&gt;(d, dv, n, options, H, Hkv) bytes.</param>
     public static void ForwardMultiHead(ReadOnlySpan2D<float> query, ReadOnlySpan2D<float> key, ReadOnlySpan2D<float> value,
         Span2D<float> output, int headCount, int keyValueHeadCount, in AttentionOptions options,
         Span<float> logSumExp, ReadOnlySpan<float> sinkLogits, Span<byte> workspace)
@@ -84,28 +84,31 @@ public static partial class Attention
         => AttentionDriver.Run(IsaDispatch.Selected, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, workspace, workspaceGiven: true);
 
     /// <summary>
-    /// Bytes of workspace a call with these dimensions and options needs (independent of m and n; 63 bytes of alignment
-    /// slack included). It grows with the degree of parallelism: one scratch slice per thread.
+    /// Bytes of workspace a call with these dimensions and options needs (63 bytes of alignment slack included): one
+    /// scratch slice per thread (independent of m and n), plus, for the Gaussian kernel, the centred copy of K made once
+    /// per call (Hkv·n·(d + 1) elements).
     /// </summary>
     /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="headDim">d ≥ 1.</param>
     /// <param name="valueDim">dv ≥ 0.</param>
+    /// <param name="keyCount">n ≥ 0 (matters for the Gaussian kernel only).</param>
     /// <param name="options">The options of the call (kernel and degree of parallelism matter).</param>
     /// <param name="headCount">H ≥ 1.</param>
     /// <param name="keyValueHeadCount">Hkv ≥ 1 dividing H.</param>
     /// <exception cref="NotSupportedException">T is not float or double.</exception>
-    public static int GetWorkspaceSize<T>(int headDim, int valueDim, in AttentionOptions options, int headCount = 1, int keyValueHeadCount = 1)
+    public static int GetWorkspaceSize<T>(int headDim, int valueDim, int keyCount, in AttentionOptions options, int headCount = 1, int keyValueHeadCount = 1)
         where T : unmanaged
     {
         if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
             throw new NotSupportedException("Attention supports float and double.");
         ArgumentOutOfRangeException.ThrowIfLessThan(headDim, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(valueDim);
+        ArgumentOutOfRangeException.ThrowIfNegative(keyCount);
         ArgumentOutOfRangeException.ThrowIfLessThan(headCount, 1);
         if (keyValueHeadCount < 1 || headCount % keyValueHeadCount != 0)
             throw new ArgumentOutOfRangeException(nameof(keyValueHeadCount), keyValueHeadCount, "Must be at least 1 and divide headCount.");
         AttentionDriver.ValidateOptions(in options, ReadOnlySpan<T>.Empty);
-        long bytes = AttentionDriver.WorkspaceBytes(Unsafe.SizeOf<T>(), headDim, valueDim, headCount, keyValueHeadCount,
+        long bytes = AttentionDriver.WorkspaceBytes(Unsafe.SizeOf<T>(), headDim, valueDim, keyCount, headCount, keyValueHeadCount,
             options.Kernel == AttentionKernel.Gaussian, Internals.BlockParallel.ResolveDegree(options.MaxDegreeOfParallelism));
         if (bytes > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(headDim), "The workspace would exceed 2 GiB.");
         return (int)bytes;

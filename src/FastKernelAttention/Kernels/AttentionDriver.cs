@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -26,7 +27,7 @@ internal static unsafe partial class AttentionDriver
         Validate(query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits,
             out int headDim, out int valueDim);
         int degree = BlockParallel.ResolveDegree(options.MaxDegreeOfParallelism);
-        long required = WorkspaceBytes(Unsafe.SizeOf<T>(), headDim, valueDim, headCount, keyValueHeadCount,
+        long required = WorkspaceBytes(Unsafe.SizeOf<T>(), headDim, valueDim, key.Height, headCount, keyValueHeadCount,
             options.Kernel == AttentionKernel.Gaussian, degree);
         if (workspaceGiven && workspace.Length < required)
             ThrowHelper.ThrowWorkspace(nameof(workspace), required, workspace.Length);
@@ -57,22 +58,23 @@ internal static unsafe partial class AttentionDriver
     }
 
     /// <summary>Bytes of workspace a call needs (63 bytes of slack included for the 64-byte alignment).</summary>
-    public static long WorkspaceBytes(int elementSize, int headDim, int valueDim, int headCount, int keyValueHeadCount,
-        bool gaussian, int degree)
+    public static long WorkspaceBytes(int elementSize, int headDim, int valueDim, int keyCount, int headCount,
+        int keyValueHeadCount, bool gaussian, int degree)
     {
-        long shared = SharedBytes(elementSize, headDim, headCount, keyValueHeadCount, gaussian);
-        long perThread = KernelConstants.ScratchBytes(headDim, valueDim, elementSize, gaussian);
+        long shared = SharedBytes(elementSize, headDim, keyCount, headCount, keyValueHeadCount, gaussian);
+        long perThread = KernelConstants.ScratchBytes(headDim, valueDim, elementSize);
         return shared + degree * perThread + 63;
     }
 
-    private static long SharedBytes(int elementSize, int headDim, int headCount, int keyValueHeadCount, bool gaussian)
+    private static long SharedBytes(int elementSize, int headDim, int keyCount, int headCount, int keyValueHeadCount, bool gaussian)
     {
         long bytes = KernelConstants.Align((long)headCount * sizeof(double)); // sink logits per head
         if (gaussian)
         {
-            bytes += KernelConstants.Align((long)keyValueHeadCount * headDim * elementSize); // centres
-            bytes += KernelConstants.Align((long)keyValueHeadCount * headDim * sizeof(double)); // centre accumulation
-            bytes += KernelConstants.Align(headCount);                                       // direct-difference flags
+            bytes += KernelConstants.Align((long)keyValueHeadCount * headDim * elementSize);            // centres
+            bytes += KernelConstants.Align((long)keyValueHeadCount * keyCount * headDim * elementSize); // centred keys
+            bytes += KernelConstants.Align((long)keyValueHeadCount * keyCount * elementSize);           // key bias
+            bytes += KernelConstants.Align(headCount);                                                  // direct-difference flags
         }
         return bytes;
     }
@@ -128,20 +130,23 @@ internal static unsafe partial class AttentionDriver
                 double h = options.Bandwidth;
                 problem.Scale = 1.0 / (h * h);
                 problem.HalfInverseBandwidthSquared = 0.5 / (h * h);
+                int n = problem.KeyCount;
                 problem.Centers = (T*)cursor;
                 cursor += KernelConstants.Align((long)keyValueHeadCount * headDim * sizeof(T));
-                double* sums = (double*)cursor;
-                cursor += KernelConstants.Align((long)keyValueHeadCount * headDim * sizeof(double));
+                problem.CentredKeys = (T*)cursor;
+                cursor += KernelConstants.Align((long)keyValueHeadCount * n * headDim * sizeof(T));
+                problem.KeyBias = (T*)cursor;
+                cursor += KernelConstants.Align((long)keyValueHeadCount * n * sizeof(T));
                 problem.DirectDifferences = cursor;
                 cursor += KernelConstants.Align(headCount);
-                PrepareGaussian(ref problem, keyValueHeadCount, sums);
+                PrepareGaussian(ref problem, keyValueHeadCount);
             }
             else
             {
                 problem.Scale = options.Scale ?? 1.0 / System.Math.Sqrt(headDim);
             }
 
-            long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(T), gaussian);
+            long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(T));
             switch (path)
             {
                 case IsaPath.Avx512:
@@ -193,56 +198,56 @@ internal static unsafe partial class AttentionDriver
     }
 
     /// <summary>
-    /// Per kv head, the key mean c (in double, stored in T) that centres the expansion (MATH §2); per query head, whether
-    /// the expansion is accurate enough: with R = max‖q̃‖ + max‖k̃‖, the expanded logit carries an absolute rounding error
-    /// of about u·R²/(2h²). Where that exceeds 1e-4 (tiny bandwidths, or data far from its mean) the kernel computes
-    /// Σ(q̃−k̃)² directly. (MATH §2 states the bound with γ_{d+2}; that worst case is ≈ d times the typical error and would
-    /// send well-conditioned d = 64 calls to the slower path, so the typical-error estimate u·R² is used instead.)
+    /// Once per call (MATH §2): per kv head the key mean c, the centred keys k̃ = k − c (so the expansion
+    /// −‖q̃−k̃‖²/(2h²) = q̃·k̃/h² − ‖k̃‖²/(2h²) − ‖q̃‖²/(2h²) stays accurate at any common offset) and the key bias
+    /// −‖k̃‖²/(2h²); per query head, whether the expansion is accurate enough. With R = max‖q̃‖ + max‖k̃‖ the expanded
+    /// logit carries an absolute rounding error of about u·R²/(2h²); where that exceeds 1e-4 (tiny bandwidths, or data far
+    /// from its mean) the kernel computes Σ(q̃−k̃)² directly. MATH §2 states the bound with γ_{d+2}; that worst case is
+    /// ≈ d times the typical error and would send well-conditioned d = 64 calls to the slower path, so the typical-error
+    /// estimate u·R² is used instead. Vector work through <see cref="TensorPrimitives"/>; O((m + n)·d) in all.
     /// </summary>
-    private static void PrepareGaussian<T>(ref AttentionProblem<T> p, int keyValueHeadCount, double* sums)
+    private static void PrepareGaussian<T>(ref AttentionProblem<T> p, int keyValueHeadCount)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int d = p.HeadDim;
         int n = p.KeyCount;
         int m = p.QueryCount;
         double unitRoundoff = sizeof(T) == 4 ? 1.0 / (1 << 24) : 1.0 / (1L << 53);
+        T negativeHalf = T.CreateTruncating(-p.HalfInverseBandwidthSquared);
+        Span<double> keyRadius = keyValueHeadCount <= 256 ? stackalloc double[keyValueHeadCount] : new double[keyValueHeadCount];
         for (int g = 0; g < keyValueHeadCount; g++)
         {
-            double* sum = sums + (nint)g * d;
-            new Span<double>(sum, d).Clear();
+            var center = new Span<T>(p.Centers + (nint)g * d, d);
+            center.Clear();
+            for (int j = 0; j < n; j++)
+                TensorPrimitives.Add(center, new ReadOnlySpan<T>(p.Key + (nint)j * p.KeyStride + (nint)g * d, d), center);
+            if (n > 0) TensorPrimitives.Multiply(center, T.One / T.CreateTruncating(n), center);
+
+            double radius = 0;
             for (int j = 0; j < n; j++)
             {
-                T* row = p.Key + (nint)j * p.KeyStride + (nint)g * d;
-                for (int k = 0; k < d; k++) sum[k] += double.CreateTruncating(row[k]);
+                var centred = new Span<T>(p.CentredKeys + ((nint)g * n + j) * d, d);
+                TensorPrimitives.Subtract(new ReadOnlySpan<T>(p.Key + (nint)j * p.KeyStride + (nint)g * d, d), center, centred);
+                T squaredNorm = TensorPrimitives.SumOfSquares<T>(centred);
+                p.KeyBias[(nint)g * n + j] = squaredNorm * negativeHalf;
+                radius = System.Math.Max(radius, double.CreateTruncating(squaredNorm));
             }
-            T* center = p.Centers + (nint)g * d;
-            for (int k = 0; k < d; k++) center[k] = n == 0 ? T.Zero : T.CreateTruncating(sum[k] / n);
+            keyRadius[g] = System.Math.Sqrt(radius);
         }
 
         for (int head = 0; head < p.HeadCount; head++)
         {
             int g = head / p.GroupSize;
-            T* center = p.Centers + (nint)g * d;
-            double keyRadius = 0, queryRadius = 0;
-            for (int j = 0; j < n; j++)
-                keyRadius = System.Math.Max(keyRadius, DistanceSquared(p.Key + (nint)j * p.KeyStride + (nint)g * d, center, d));
+            var center = new ReadOnlySpan<T>(p.Centers + (nint)g * d, d);
+            double queryRadius = 0;
             for (int i = 0; i < m; i++)
-                queryRadius = System.Math.Max(queryRadius, DistanceSquared(p.Query + (nint)i * p.QueryStride + (nint)head * d, center, d));
-            double radius = System.Math.Sqrt(keyRadius) + System.Math.Sqrt(queryRadius);
-            p.DirectDifferences[head] = unitRoundoff * radius * radius * p.HalfInverseBandwidthSquared > ExpansionErrorLimit ? (byte)1 : (byte)0;
+            {
+                T distance = TensorPrimitives.Distance(new ReadOnlySpan<T>(p.Query + (nint)i * p.QueryStride + (nint)head * d, d), center);
+                queryRadius = System.Math.Max(queryRadius, double.CreateTruncating(distance));
+            }
+            double r = keyRadius[g] + queryRadius;
+            p.DirectDifferences[head] = unitRoundoff * r * r * p.HalfInverseBandwidthSquared > ExpansionErrorLimit ? (byte)1 : (byte)0;
         }
-    }
-
-    private static double DistanceSquared<T>(T* row, T* center, int d)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        double total = 0;
-        for (int k = 0; k < d; k++)
-        {
-            double difference = double.CreateTruncating(row[k]) - double.CreateTruncating(center[k]);
-            total += difference * difference;
-        }
-        return total;
     }
 
     /// <summary>Elements between the starts of consecutive rows.</summary>

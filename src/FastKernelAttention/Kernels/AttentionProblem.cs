@@ -44,6 +44,12 @@ internal unsafe struct AttentionProblem<T>
     /// <summary>Gaussian: the key mean of each kv head (HeadDim elements each), subtracted from queries and keys.</summary>
     public T* Centers;
 
+    /// <summary>Gaussian: k̃ = k − c for every kv head, [Hkv][n][d] contiguous.</summary>
+    public T* CentredKeys;
+
+    /// <summary>Gaussian: the key bias −‖k̃_j‖²/(2h²), [Hkv][n].</summary>
+    public T* KeyBias;
+
     /// <summary>Gaussian: per query head, 1 when the logits use direct differences Σ(q−k)² instead of the expansion.</summary>
     public byte* DirectDifferences;
 }

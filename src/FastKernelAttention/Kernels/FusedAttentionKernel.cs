@@ -11,9 +11,9 @@ namespace FastKernelAttention.Kernels;
 internal static class KernelConstants
 {
     /// <summary>
-    /// Keys per tile. A tile's work set is the packed query block (d × 2W), the score/probability tile (64 × 2W) and, for
-    /// the Gaussian kernel, the centred key tile (64 × d): for d = 64 with AVX-512 floats that is 8 + 8 + 16 KiB, inside a
-    /// 32 KiB L1 with the streamed K and V rows; the value-accumulator block (dv × 2W) and the K/V tile stay in L2.
+    /// Keys per tile. A tile's L1 work set is the packed query block (d × 2W), the score/probability tile (64 × 2W) and the
+    /// value accumulator (dv × 2W): for d = dv = 64 with AVX-512 floats, 3 × 8 KiB, leaving room in a 32 KiB L1 for the
+    /// streamed K and V rows; the tile's 64 K and V rows (2 × 16 KiB) are read twice (logits, then values) from L2.
     /// </summary>
     public const int KeyTile = 64;
 
@@ -27,14 +27,13 @@ internal static class KernelConstants
     public const int MaxBlockLanes = 32;
 
     /// <summary>Bytes of per-thread scratch for one block: see <see cref="FusedAttentionKernel{T, TVec, TOps}"/>.</summary>
-    public static long ScratchBytes(int headDim, int valueDim, int elementSize, bool gaussian)
+    public static long ScratchBytes(int headDim, int valueDim, int elementSize)
     {
         const int Lanes = MaxBlockLanes;
         long elements = (long)headDim * Lanes        // packed queries
                         + (long)KeyTile * Lanes      // scores, then probabilities
                         + (long)valueDim * Lanes     // chunk accumulator
                         + 4L * Lanes;                // running max, running sum, row bound, causal limit
-        if (gaussian) elements += (long)KeyTile * headDim + KeyTile; // centred key tile and key bias
         long doubles = (long)Lanes * valueDim + 3L * Lanes;          // row state a, m, l and the row term
         return Align(elements * elementSize) + Align(doubles * sizeof(double));
     }
@@ -92,16 +91,16 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
         T* runningSum = runningMax + lanes;               // lanes
         T* rowBound = runningSum + lanes;                 // lanes: ‖q̃‖²/(2h²), the clamp of the expanded Gaussian logit
         T* causalLimit = rowBound + lanes;                // lanes: i + (n − m), the last visible key of each row
-        T* centredKeys = causalLimit + lanes;             // KeyTile × d (Gaussian only)
-        T* keyBias = centredKeys + (nint)KeyTile * d;     // KeyTile (Gaussian only)
-        T* endOfT = gaussian ? keyBias + KeyTile : centredKeys;
-        double* rowA = (double*)(scratch + KernelConstants.Align((long)((byte*)endOfT - scratch)));
+        double* rowA = (double*)(scratch + KernelConstants.Align((long)((byte*)(causalLimit + lanes) - scratch)));
         double* rowM = rowA + (nint)lanes * dv;
         double* rowL = rowM + lanes;
         double* rowTerm = rowL + lanes;
 
         T* queryBase = p.Query + (nint)head * d;
-        T* keyBase = p.Key + (nint)kvHead * d;
+        // The Gaussian kernel reads the centred copy of K made once per call (contiguous, stride d) and its key bias.
+        T* keyBase = gaussian ? p.CentredKeys + (nint)kvHead * n * d : p.Key + (nint)kvHead * d;
+        nint keyStride = gaussian ? d : p.KeyStride;
+        T* keyBiasBase = gaussian ? p.KeyBias + (nint)kvHead * n : null;
         T* valueBase = p.Value + (nint)kvHead * dv;
         T* center = gaussian ? p.Centers + (nint)kvHead * d : null;
         double sink = p.SinkLogits != null ? p.SinkLogits[head] : double.NegativeInfinity;
@@ -159,33 +158,28 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
         for (int tileStart = 0; tileStart < keyEnd; tileStart += KeyTile, tileIndex++)
         {
             int tileKeys = System.Math.Min(KeyTile, keyEnd - tileStart);
-            bool masked = tileStart + tileKeys > fullEnd;
-            T* keyTile = keyBase + (nint)tileStart * p.KeyStride;
+            // Keys [tileStart, tileStart + unmasked) are visible to every row; the rest of the tile is the causal band.
+            int unmasked = System.Math.Clamp(fullEnd - tileStart, 0, tileKeys);
+            T* keyTile = keyBase + (nint)tileStart * keyStride;
             T* valueTile = valueBase + (nint)tileStart * p.ValueStride;
+            T* keyBias = gaussian ? keyBiasBase + tileStart : null;
 
-            if (gaussian)
-            {
-                CentreKeys(keyTile, p.KeyStride, tileKeys, d, center, centredKeys, keyBias, half);
-                if (direct) SquaredDistances(centredKeys, d, tileKeys, packedQuery, d, lanes, scores);
-                else Scores(centredKeys, d, tileKeys, packedQuery, d, lanes, scores);
-            }
-            else
-            {
-                Scores(keyTile, p.KeyStride, tileKeys, packedQuery, d, lanes, scores);
-            }
+            if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, lanes, scores);
+            else Scores(keyTile, keyStride, tileKeys, packedQuery, d, lanes, scores);
 
             TVec alpha0, alpha1;
-            if (masked)
-            {
-                if (gaussian) Softmax<TrueFlag>(scores, tileKeys, tileStart, keyBias, direct, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
-                else Softmax<TrueFlag>(scores, tileKeys, tileStart, null, false, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
-                AccumulateValues<TrueFlag>(valueTile, p.ValueStride, tileKeys, dv, scores, lanes, accumulator, alpha0, alpha1, causalLimit, tileStart);
-            }
+            if (unmasked < tileKeys)
+                Softmax<TrueFlag>(scores, tileKeys, tileStart, keyBias, direct, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
             else
+                Softmax<FalseFlag>(scores, tileKeys, tileStart, keyBias, direct, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+
+            AccumulateValues<FalseFlag>(valueTile, p.ValueStride, unmasked, dv, scores, lanes, accumulator, alpha0, alpha1, causalLimit, tileStart);
+            if (unmasked < tileKeys)
             {
-                if (gaussian) Softmax<FalseFlag>(scores, tileKeys, tileStart, keyBias, direct, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
-                else Softmax<FalseFlag>(scores, tileKeys, tileStart, null, false, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
-                AccumulateValues<FalseFlag>(valueTile, p.ValueStride, tileKeys, dv, scores, lanes, accumulator, alpha0, alpha1, causalLimit, tileStart);
+                // The band, key by key under the mask; α was already applied by the call above (even with no keys).
+                TVec one = TOps.Broadcast(T.One);
+                AccumulateValues<TrueFlag>(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv,
+                    scores + (nint)unmasked * lanes, lanes, accumulator, one, one, causalLimit, tileStart + unmasked);
             }
 
             bool lastTile = tileStart + KeyTile >= keyEnd;
@@ -197,35 +191,6 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
 
         Finalise(in p, head, firstRow, rows, rowM, rowL, rowA, rowTerm);
     }
-    /// <summary>k̃_j = k_j − c into a contiguous tile, and the key bias −‖k̃_j‖²/(2h²) of the expanded Gaussian logit.</summary>
-    private static void CentreKeys(T* keys, nint keyStride, int tileKeys, int d, T* center, T* centred, T* keyBias, double half)
-    {
-        int w = TOps.Count;
-        T negativeHalf = T.CreateTruncating(-half);
-        for (int j = 0; j < tileKeys; j++)
-        {
-            T* source = keys + (nint)j * keyStride;
-            T* destination = centred + (nint)j * d;
-            TVec squares = TOps.Zero;
-            int k = 0;
-            // In bounds: k + w <= d, and every row has d elements.
-            for (; k + w <= d; k += w)
-            {
-                TVec value = TOps.Subtract(TOps.Load(source + k), TOps.Load(center + k));
-                TOps.Store(value, destination + k);
-                squares = TOps.MultiplyAdd(value, value, squares);
-            }
-            T tail = T.Zero;
-            for (; k < d; k++)
-            {
-                T value = source[k] - center[k];
-                destination[k] = value;
-                tail = T.FusedMultiplyAdd(value, value, tail);
-            }
-            keyBias[j] = (TOps.HorizontalSum(squares) + tail) * negativeHalf;
-        }
-    }
-
     /// <summary>S[j][lanes] = Σ_k X[j,k]·Q̂[k][lanes] for the tile's keys (logits before bias and mask).</summary>
     private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, int lanes, T* scores)
     {

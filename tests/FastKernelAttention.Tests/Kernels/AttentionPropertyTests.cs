@@ -34,15 +34,15 @@ public class AttentionPropertyTests
     [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
     public void SingleHeadMatchesReference(IsaPath path, bool isDouble)
     {
-        if (isDouble) SingleHead.Sample(c => c.Check<double>(path), iter: 25, threads: 1);
-        else SingleHead.Sample(c => c.Check<float>(path), iter: 25, threads: 1);
+        if (isDouble) SingleHead.Sample(c => c.Check<double>(path), iter: 60, threads: 1);
+        else SingleHead.Sample(c => c.Check<float>(path), iter: 60, threads: 1);
     }
 
     [Theory]
     [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
     public void MultiHeadAndGroupedQueryMatchReference(IsaPath path, bool isDouble)
     {
-        if (isDouble) MultiHead.Sample(c => c.Check<double>(path), iter: 25, threads: 1);
-        else MultiHead.Sample(c => c.Check<float>(path), iter: 25, threads: 1);
+        if (isDouble) MultiHead.Sample(c => c.Check<double>(path), iter: 60, threads: 1);
+        else MultiHead.Sample(c => c.Check<float>(path), iter: 60, threads: 1);
     }
 }
