@@ -114,6 +114,18 @@ public static partial class Attention
         return (int)bytes;
     }
 
+    /// <summary>The estimators' entry: a call on a given ISA path with per-key log-weights (empty, or n values log π_j added
+    /// to every logit; −∞ drops a key) and an optional leave-one-out mask (key j hidden from query i when j = i + (n − m)).</summary>
+    internal static void ForwardCore<T>(IsaPath path, ReadOnlySpan2D<T> query, ReadOnlySpan2D<T> key, ReadOnlySpan2D<T> value,
+        Span2D<T> output, int headCount, int keyValueHeadCount, in AttentionOptions options, Span<T> logSumExp,
+        ReadOnlySpan<T> sinkLogits, ReadOnlySpan<T> keyLogWeights, bool excludeDiagonal, Span<byte> workspace, bool workspaceGiven)
+        where T : unmanaged, System.Numerics.IBinaryFloatingPointIeee754<T>
+    {
+        if (!IsaDispatch.IsSupported(path)) throw new PlatformNotSupportedException($"{path} is not supported on this machine.");
+        AttentionDriver.Run(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits,
+            keyLogWeights, excludeDiagonal, workspace, workspaceGiven);
+    }
+
     /// <summary>Test and benchmark hook: the same call on a given ISA path (which must be supported).</summary>
     internal static void ForwardOnPath<T>(IsaPath path, ReadOnlySpan2D<T> query, ReadOnlySpan2D<T> key, ReadOnlySpan2D<T> value,
         Span2D<T> output, int headCount, int keyValueHeadCount, in AttentionOptions options, Span<T> logSumExp = default,

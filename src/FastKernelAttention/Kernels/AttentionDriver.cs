@@ -23,9 +23,28 @@ internal static unsafe partial class AttentionDriver
         Span2D<T> output, int headCount, int keyValueHeadCount, in AttentionOptions options, Span<T> logSumExp,
         ReadOnlySpan<T> sinkLogits, Span<byte> workspace, bool workspaceGiven)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        => Run(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits,
+            default, false, workspace, workspaceGiven);
+
+    /// <summary>The full call: <paramref name="keyLogWeights"/> (empty, or n log-weights log π_j added to every logit) and
+    /// <paramref name="excludeDiagonal"/> (key j hidden from query i when j = i + (n − m)) serve the estimators.</summary>
+    public static void Run<T>(IsaPath path, ReadOnlySpan2D<T> query, ReadOnlySpan2D<T> key, ReadOnlySpan2D<T> value,
+        Span2D<T> output, int headCount, int keyValueHeadCount, in AttentionOptions options, Span<T> logSumExp,
+        ReadOnlySpan<T> sinkLogits, ReadOnlySpan<T> keyLogWeights, bool excludeDiagonal, Span<byte> workspace, bool workspaceGiven)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         Validate(query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits,
             out int headDim, out int valueDim);
+        if (!keyLogWeights.IsEmpty)
+        {
+            if (keyLogWeights.Length != key.Height)
+                ThrowHelper.ThrowLength(nameof(keyLogWeights), $"empty, or one log-weight per key ({key.Height})", keyLogWeights.Length);
+            foreach (T weight in keyLogWeights)
+            {
+                if (T.IsNaN(weight) || T.IsPositiveInfinity(weight))
+                    ThrowHelper.ThrowArgument(nameof(keyLogWeights), "Key log-weights must not be NaN or +∞ (−∞ drops a key).");
+            }
+        }
         int degree = BlockParallel.ResolveDegree(options.MaxDegreeOfParallelism);
         long required = WorkspaceBytes(Unsafe.SizeOf<T>(), headDim, valueDim, key.Height, headCount, keyValueHeadCount,
             options.Kernel == AttentionKernel.Gaussian, degree);
@@ -36,19 +55,19 @@ internal static unsafe partial class AttentionDriver
         if (workspaceGiven)
         {
             fixed (byte* buffer = workspace)
-                Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, buffer, degree, headDim, valueDim);
+                Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, keyLogWeights, excludeDiagonal, buffer, degree, headDim, valueDim);
         }
         else if (required <= MaxStackScratch)
         {
             byte* buffer = stackalloc byte[(int)required];
-            Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, buffer, degree, headDim, valueDim);
+            Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, keyLogWeights, excludeDiagonal, buffer, degree, headDim, valueDim);
         }
         else
         {
             byte* buffer = (byte*)NativeMemory.Alloc((nuint)required);
             try
             {
-                Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, buffer, degree, headDim, valueDim);
+                Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, keyLogWeights, excludeDiagonal, buffer, degree, headDim, valueDim);
             }
             finally
             {
@@ -68,20 +87,19 @@ internal static unsafe partial class AttentionDriver
 
     private static long SharedBytes(int elementSize, int headDim, int keyCount, int headCount, int keyValueHeadCount, bool gaussian)
     {
-        long bytes = KernelConstants.Align((long)headCount * sizeof(double)); // sink logits per head
+        long bytes = KernelConstants.Align((long)headCount * sizeof(double));          // sink logits per head
+        bytes += KernelConstants.Align((long)keyValueHeadCount * keyCount * elementSize); // key bias
         if (gaussian)
         {
             bytes += KernelConstants.Align((long)keyValueHeadCount * headDim * elementSize);            // centres
             bytes += KernelConstants.Align((long)keyValueHeadCount * keyCount * headDim * elementSize); // centred keys
-            bytes += KernelConstants.Align((long)keyValueHeadCount * keyCount * elementSize);           // key bias
-            bytes += KernelConstants.Align(headCount);                                                  // direct-difference flags
         }
         return bytes;
     }
 
     private static void Execute<T>(IsaPath path, ReadOnlySpan2D<T> query, ReadOnlySpan2D<T> key, ReadOnlySpan2D<T> value,
         Span2D<T> output, int headCount, int keyValueHeadCount, in AttentionOptions options, Span<T> logSumExp,
-        ReadOnlySpan<T> sinkLogits, byte* buffer, int degree, int headDim, int valueDim)
+        ReadOnlySpan<T> sinkLogits, ReadOnlySpan<T> keyLogWeights, bool excludeDiagonal, byte* buffer, int degree, int headDim, int valueDim)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         bool gaussian = options.Kernel == AttentionKernel.Gaussian;
@@ -111,6 +129,8 @@ internal static unsafe partial class AttentionDriver
                 GroupSize = headCount / keyValueHeadCount,
                 Gaussian = gaussian,
                 Causal = options.Causal,
+                HasKeyLogWeights = !keyLogWeights.IsEmpty,
+                ExcludeDiagonal = excludeDiagonal,
             };
 
             CheckOverlaps(in problem, query.Width, key.Width, value.Width, output.Width, logSumExp.Length);
@@ -125,25 +145,37 @@ internal static unsafe partial class AttentionDriver
                 problem.SinkLogits = sinks;
             }
 
+            int n = problem.KeyCount;
+            T* keyBias = (T*)cursor;
+            cursor += KernelConstants.Align((long)keyValueHeadCount * n * sizeof(T));
             if (gaussian)
             {
                 double h = options.Bandwidth;
                 problem.Scale = 1.0 / (h * h);
                 problem.HalfInverseBandwidthSquared = 0.5 / (h * h);
-                int n = problem.KeyCount;
                 problem.Centers = (T*)cursor;
                 cursor += KernelConstants.Align((long)keyValueHeadCount * headDim * sizeof(T));
                 problem.CentredKeys = (T*)cursor;
                 cursor += KernelConstants.Align((long)keyValueHeadCount * n * headDim * sizeof(T));
-                problem.KeyBias = (T*)cursor;
-                cursor += KernelConstants.Align((long)keyValueHeadCount * n * sizeof(T));
-                problem.DirectDifferences = cursor;
-                cursor += KernelConstants.Align(headCount);
+                problem.KeyBias = keyBias;
                 PrepareGaussian(ref problem, keyValueHeadCount);
             }
             else
             {
                 problem.Scale = options.Scale ?? 1.0 / System.Math.Sqrt(headDim);
+                if (!keyLogWeights.IsEmpty)
+                {
+                    problem.KeyBias = keyBias;
+                    new Span<T>(keyBias, keyValueHeadCount * n).Clear();
+                }
+            }
+            if (!keyLogWeights.IsEmpty)
+            {
+                for (int g = 0; g < keyValueHeadCount; g++)
+                {
+                    var bias = new Span<T>(keyBias + (nint)g * n, n);
+                    TensorPrimitives.Add(bias, keyLogWeights, bias);
+                }
             }
 
             long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(T));
@@ -204,7 +236,7 @@ internal static unsafe partial class AttentionDriver
     /// logit carries an absolute rounding error of about u·R²/(2h²); where that exceeds 1e-4 (tiny bandwidths, or data far
     /// from its mean) the kernel computes Σ(q̃−k̃)² directly. MATH §2 states the bound with γ_{d+2}; that worst case is
     /// ≈ d times the typical error and would send well-conditioned d = 64 calls to the slower path, so the typical-error
-    /// estimate u·R² is used instead. Vector work through <see cref="TensorPrimitives"/>; O((m + n)·d) in all.
+    /// estimate u·R² is used instead. The decision is per call, since kv heads are shared. Vector work through <see cref="TensorPrimitives"/>; O((m + n)·d) in all.
     /// </summary>
     private static void PrepareGaussian<T>(ref AttentionProblem<T> p, int keyValueHeadCount)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -235,6 +267,7 @@ internal static unsafe partial class AttentionDriver
             keyRadius[g] = System.Math.Sqrt(radius);
         }
 
+        bool direct = false;
         for (int head = 0; head < p.HeadCount; head++)
         {
             int g = head / p.GroupSize;
@@ -246,8 +279,10 @@ internal static unsafe partial class AttentionDriver
                 queryRadius = System.Math.Max(queryRadius, double.CreateTruncating(distance));
             }
             double r = keyRadius[g] + queryRadius;
-            p.DirectDifferences[head] = unitRoundoff * r * r * p.HalfInverseBandwidthSquared > ExpansionErrorLimit ? (byte)1 : (byte)0;
+            direct |= unitRoundoff * r * r * p.HalfInverseBandwidthSquared > ExpansionErrorLimit;
         }
+        p.DirectDifferences = direct;
+        if (direct) new Span<T>(p.KeyBias, keyValueHeadCount * n).Clear(); // direct logits need no key bias
     }
 
     /// <summary>Elements between the starts of consecutive rows.</summary>

@@ -47,9 +47,16 @@ internal unsafe struct AttentionProblem<T>
     /// <summary>Gaussian: k̃ = k − c for every kv head, [Hkv][n][d] contiguous.</summary>
     public T* CentredKeys;
 
-    /// <summary>Gaussian: the key bias −‖k̃_j‖²/(2h²), [Hkv][n].</summary>
+    /// <summary>Null, or the per-key logit bias [Hkv][n]: the Gaussian expansion's −‖k̃_j‖²/(2h²) (unless
+    /// <see cref="DirectDifferences"/>) plus the log-weight log π_j when key log-weights are given.</summary>
     public T* KeyBias;
 
-    /// <summary>Gaussian: per query head, 1 when the logits use direct differences Σ(q−k)² instead of the expansion.</summary>
-    public byte* DirectDifferences;
+    /// <summary>Gaussian: the logits use direct differences Σ(q̃−k̃)² instead of the expansion (decided once per call).</summary>
+    public bool DirectDifferences;
+
+    /// <summary>Key log-weights were given: the bias carries log π_j, so the expansion's clamp D ≥ 0 is not applied.</summary>
+    public bool HasKeyLogWeights;
+
+    /// <summary>Key j is invisible to query i when j == i + (n − m) (leave-one-out self-attention).</summary>
+    public bool ExcludeDiagonal;
 }

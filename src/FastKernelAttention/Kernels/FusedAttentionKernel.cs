@@ -7,6 +7,22 @@ using FastKernelAttention.Numerics;
 
 namespace FastKernelAttention.Kernels;
 
+/// <summary>How the micro-kernel's sums become logits (fixed per call).</summary>
+internal enum LogitForm
+{
+    /// <summary>s = Σ q̂·k (dot kernel; the scale is folded into the packed queries).</summary>
+    Plain,
+
+    /// <summary>s = Σ q̂·k + b_j.</summary>
+    Bias,
+
+    /// <summary>s = min(‖q̃‖²/(2h²), Σ q̂·k̃ + b_j): the Gaussian expansion with its clamp D ≥ 0.</summary>
+    BiasClamped,
+
+    /// <summary>s = −Σ(q̃ − k̃)²/(2h²) + b_j: direct differences.</summary>
+    Direct,
+}
+
 /// <summary>Tile and block sizes shared by every path (constants: never derived from the thread count, MATH §4).</summary>
 internal static class KernelConstants
 {
@@ -81,7 +97,7 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
         int rows = System.Math.Min(lanes, m - firstRow);
         int kvHead = head / p.GroupSize;
         bool gaussian = p.Gaussian;
-        bool direct = gaussian && p.DirectDifferences[head] != 0;
+        bool direct = gaussian && p.DirectDifferences;
 
         // Scratch layout (T elements, then doubles at a 64-byte boundary).
         T* packedQuery = (T*)scratch;                     // d × lanes
@@ -100,7 +116,14 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
         // The Gaussian kernel reads the centred copy of K made once per call (contiguous, stride d) and its key bias.
         T* keyBase = gaussian ? p.CentredKeys + (nint)kvHead * n * d : p.Key + (nint)kvHead * d;
         nint keyStride = gaussian ? d : p.KeyStride;
-        T* keyBiasBase = gaussian ? p.KeyBias + (nint)kvHead * n : null;
+        T* keyBiasBase = p.KeyBias != null ? p.KeyBias + (nint)kvHead * n : null;
+        // How the micro-kernel's sums become logits: as they are (dot), + key bias (log-weights, Gaussian expansion),
+        // + bias then the clamp D ≥ 0 (Gaussian expansion without weights), or −D/(2h²) + bias (direct differences).
+        LogitForm form = direct ? LogitForm.Direct
+            : keyBiasBase == null ? LogitForm.Plain
+            : gaussian && !p.HasKeyLogWeights ? LogitForm.BiasClamped : LogitForm.Bias;
+        int diagonalStart = firstRow + (n - m);             // the diagonal keys of this block's rows
+        int diagonalEnd = diagonalStart + rows;
         T* valueBase = p.Value + (nint)kvHead * dv;
         T* center = gaussian ? p.Centers + (nint)kvHead * d : null;
         double sink = p.SinkLogits != null ? p.SinkLogits[head] : double.NegativeInfinity;
@@ -162,16 +185,23 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
             int unmasked = System.Math.Clamp(fullEnd - tileStart, 0, tileKeys);
             T* keyTile = keyBase + (nint)tileStart * keyStride;
             T* valueTile = valueBase + (nint)tileStart * p.ValueStride;
-            T* keyBias = gaussian ? keyBiasBase + tileStart : null;
+            T* keyBias = keyBiasBase != null ? keyBiasBase + tileStart : null;
+            bool diagonal = p.ExcludeDiagonal && tileStart < diagonalEnd && diagonalStart < tileStart + tileKeys;
 
             if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, lanes, scores);
             else Scores(keyTile, keyStride, tileKeys, packedQuery, d, lanes, scores);
 
             TVec alpha0, alpha1;
             if (unmasked < tileKeys)
-                Softmax<TrueFlag>(scores, tileKeys, tileStart, keyBias, direct, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+            {
+                if (diagonal) Softmax<TrueFlag, TrueFlag>(scores, tileKeys, tileStart, keyBias, form, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+                else Softmax<TrueFlag, FalseFlag>(scores, tileKeys, tileStart, keyBias, form, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+            }
             else
-                Softmax<FalseFlag>(scores, tileKeys, tileStart, keyBias, direct, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+            {
+                if (diagonal) Softmax<FalseFlag, TrueFlag>(scores, tileKeys, tileStart, keyBias, form, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+                else Softmax<FalseFlag, FalseFlag>(scores, tileKeys, tileStart, keyBias, form, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+            }
 
             AccumulateValues<FalseFlag>(valueTile, p.ValueStride, unmasked, dv, scores, lanes, accumulator, alpha0, alpha1, causalLimit, tileStart);
             if (unmasked < tileKeys)
@@ -282,9 +312,10 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
     /// causal mask), M = max(m, max_j s_j), α = e^{m−M}, p_j = e^{s_j−M} written over the scores, l ← α·l + Σ_j p_j.
     /// No calls inside: every vector register is caller-saved, so a call here would spill the exp constants.
     /// </summary>
-    private static void Softmax<TMasked>(T* scores, int tileKeys, int tileStart, T* keyBias, bool direct, double half,
+    private static void Softmax<TMasked, TDiagonal>(T* scores, int tileKeys, int tileStart, T* keyBias, LogitForm form, double half,
         T* rowBound, T* causalLimit, T* runningMax, T* runningSum, out TVec alpha0, out TVec alpha1)
         where TMasked : struct, IFlag
+        where TDiagonal : struct, IFlag
     {
         int w = TOps.Count;
         int lanes = 2 * w;
@@ -297,29 +328,42 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
         for (int j = 0; j < tileKeys; j++, s += lanes)
         {
             TVec s0 = TOps.Load(s), s1 = TOps.Load(s + w);
-            if (keyBias != null)
+            if (form != LogitForm.Plain)
             {
-                if (direct)
+                TVec bias = keyBias != null ? TOps.BroadcastFrom(keyBias + j) : TOps.Zero;
+                if (form == LogitForm.Direct)
                 {
-                    s0 = TOps.Multiply(s0, negativeHalf);
-                    s1 = TOps.Multiply(s1, negativeHalf);
+                    s0 = TOps.MultiplyAdd(s0, negativeHalf, bias);
+                    s1 = TOps.MultiplyAdd(s1, negativeHalf, bias);
                 }
-                else
+                else if (form == LogitForm.BiasClamped)
                 {
                     // Clamp D ≥ 0 of the expansion (MATH §2): the full logit is at most 0. Min(bound, s) keeps a NaN s.
-                    TVec bias = TOps.BroadcastFrom(keyBias + j);
                     s0 = TOps.Min(bound0, TOps.Add(s0, bias));
                     s1 = TOps.Min(bound1, TOps.Add(s1, bias));
                 }
+                else
+                {
+                    s0 = TOps.Add(s0, bias);
+                    s1 = TOps.Add(s1, bias);
+                }
             }
-            if (TMasked.Value)
+            if (TMasked.Value || TDiagonal.Value)
             {
-                // Key j is visible to row i iff j <= i + (n − m), i.e. unless limit < j.
+                // Causal: key j is visible to row i iff j <= i + (n − m), i.e. unless limit < j. Diagonal: hidden iff j == limit.
                 TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
-                s0 = TOps.SelectLessThan(limit0, key, negativeInfinity, s0);
-                s1 = TOps.SelectLessThan(limit1, key, negativeInfinity, s1);
+                if (TMasked.Value)
+                {
+                    s0 = TOps.SelectLessThan(limit0, key, negativeInfinity, s0);
+                    s1 = TOps.SelectLessThan(limit1, key, negativeInfinity, s1);
+                }
+                if (TDiagonal.Value)
+                {
+                    s0 = TOps.SelectEquals(limit0, key, negativeInfinity, s0);
+                    s1 = TOps.SelectEquals(limit1, key, negativeInfinity, s1);
+                }
             }
-            if (keyBias != null || TMasked.Value)
+            if (form != LogitForm.Plain || TMasked.Value || TDiagonal.Value)
             {
                 TOps.Store(s0, s);
                 TOps.Store(s1, s + w);
