@@ -36,11 +36,8 @@ internal static class KernelConstants
     /// <summary>Tiles accumulated in T before the chunk state is merged into the double-precision row state (MATH §14).</summary>
     public const int TilesPerChunk = 8;
 
-    /// <summary>Register vectors of queries per block: a block has 2W queries, W = lanes per vector.</summary>
-    public const int VectorsPerBlock = 2;
-
-    /// <summary>The largest block (AVX-512 float: 2 × 16 lanes), used to size workspaces for any path.</summary>
-    public const int MaxBlockLanes = 32;
+    /// <summary>The largest block (AVX-512 float: 4 × 16 lanes), used to size workspaces for any path.</summary>
+    public const int MaxBlockLanes = 64;
 
     /// <summary>Bytes of per-thread scratch for one block: see <see cref="FusedAttentionKernel{T, TVec, TOps}"/>.</summary>
     public static long ScratchBytes(int headDim, int valueDim, int elementSize)
@@ -49,7 +46,7 @@ internal static class KernelConstants
         long elements = (long)headDim * Lanes        // packed queries
                         + (long)KeyTile * Lanes      // scores, then probabilities
                         + (long)valueDim * Lanes     // chunk accumulator
-                        + 4L * Lanes;                // running max, running sum, row bound, causal limit
+                        + 5L * Lanes;                // running max, running sum, row bound, causal limit, α
         long doubles = (long)Lanes * valueDim + 3L * Lanes;          // row state a, m, l and the row term
         return Align(elements * elementSize) + Align(doubles * sizeof(double));
     }
@@ -61,10 +58,11 @@ internal static class KernelConstants
 /// The fused attention kernel for one block of queries of one head, one specialised body per (T, ISA path).
 /// </summary>
 /// <remarks>
-/// <para>Queries sit in vector lanes: a block of 2W queries is packed transposed (d × 2W), so logits, the running max and
-/// the running sum of the online softmax are vertical vector operations with no horizontal reductions. K and V are read
-/// row-major from the caller's memory through broadcasts; the score tile S (keys × 2W) and the value accumulator (dv × 2W)
-/// are both computed by the same 4×2-register micro-kernel Out[a][lanes] += Σ_b X[a,b]·Y[b][lanes].</para>
+/// <para>Queries sit in vector lanes: a block of V·W queries (V = 4 register vectors on 512-bit paths, which have 32
+/// registers, else 2) is packed transposed (d × VW), so logits, the running max and the running sum of the online softmax
+/// are vertical vector operations with no horizontal reductions. K and V are read row-major from the caller's memory
+/// through broadcasts; the score tile S (keys × VW) and the value accumulator (dv × VW) are both computed by the same
+/// 4×V-register micro-kernel Out[a][lanes] += Σ_b X[a,b]·Y[b][lanes] (4 broadcasts and V loads feed 4V FMAs).</para>
 /// <para>Numerics (MATH §4, §14): within a chunk of <see cref="KernelConstants.TilesPerChunk"/> tiles the state (m, l, a) is kept
 /// in T; each chunk is merged, in key order, into a double-precision row state, so long rows lose no accuracy. The block
 /// size and the chunking are constants, so a row's result never depends on the thread count.</para>
@@ -76,14 +74,22 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
 {
     private const int KeyTile = KernelConstants.KeyTile;
 
-    /// <summary>Queries per block (2W).</summary>
+    /// <summary>Four query vectors per block on 512-bit paths (32 registers hold the 16 accumulators), two elsewhere.
+    /// A JIT-time constant.</summary>
+    private static bool Wide
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Unsafe.SizeOf<TVec>() == 64;
+    }
+
+    /// <summary>Queries per block (V·W).</summary>
     public static int BlockLanes
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => KernelConstants.VectorsPerBlock * TOps.Count;
+        get => (Wide ? 4 : 2) * TOps.Count;
     }
 
-    /// <summary>Computes rows [block·2W, min(m, (block+1)·2W)) of head <paramref name="head"/>.</summary>
+    /// <summary>Computes rows [block·VW, min(m, (block+1)·VW)) of head <paramref name="head"/>.</summary>
     /// <param name="scratch">At least <see cref="KernelConstants.ScratchBytes"/> bytes, 64-byte aligned.</param>
     public static void RunBlock(in AttentionProblem<T> p, int head, int block, byte* scratch)
     {
@@ -107,7 +113,8 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
         T* runningSum = runningMax + lanes;               // lanes
         T* rowBound = runningSum + lanes;                 // lanes: ‖q̃‖²/(2h²), the clamp of the expanded Gaussian logit
         T* causalLimit = rowBound + lanes;                // lanes: i + (n − m), the last visible key of each row
-        double* rowA = (double*)(scratch + KernelConstants.Align((long)((byte*)(causalLimit + lanes) - scratch)));
+        T* alpha = causalLimit + lanes;                   // lanes: the tile's rescale factor e^{m_old − m_new}
+        double* rowA = (double*)(scratch + KernelConstants.Align((long)((byte*)(alpha + lanes) - scratch)));
         double* rowM = rowA + (nint)lanes * dv;
         double* rowL = rowM + lanes;
         double* rowTerm = rowL + lanes;
@@ -188,28 +195,31 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
             T* keyBias = keyBiasBase != null ? keyBiasBase + tileStart : null;
             bool diagonal = p.ExcludeDiagonal && tileStart < diagonalEnd && diagonalStart < tileStart + tileKeys;
 
-            if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, lanes, scores);
-            else Scores(keyTile, keyStride, tileKeys, packedQuery, d, lanes, scores);
+            if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, scores);
+            else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores);
 
-            TVec alpha0, alpha1;
-            if (unmasked < tileKeys)
+            // The softmax step runs per pair of query vectors and leaves α for the value step in scratch.
+            for (int pair = 0; pair < lanes; pair += 2 * w)
             {
-                if (diagonal) Softmax<TrueFlag, TrueFlag>(scores, tileKeys, tileStart, keyBias, form, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
-                else Softmax<TrueFlag, FalseFlag>(scores, tileKeys, tileStart, keyBias, form, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
-            }
-            else
-            {
-                if (diagonal) Softmax<FalseFlag, TrueFlag>(scores, tileKeys, tileStart, keyBias, form, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
-                else Softmax<FalseFlag, FalseFlag>(scores, tileKeys, tileStart, keyBias, form, half, rowBound, causalLimit, runningMax, runningSum, out alpha0, out alpha1);
+                if (unmasked < tileKeys)
+                {
+                    if (diagonal) Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    else Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                }
+                else
+                {
+                    if (diagonal) Softmax<FalseFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    else Softmax<FalseFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                }
             }
 
-            AccumulateValues<FalseFlag>(valueTile, p.ValueStride, unmasked, dv, scores, lanes, accumulator, alpha0, alpha1, causalLimit, tileStart);
+            AccumulateValues<FalseFlag>(valueTile, p.ValueStride, unmasked, dv, scores, accumulator, alpha, causalLimit, tileStart);
             if (unmasked < tileKeys)
             {
                 // The band, key by key under the mask; α was already applied by the call above (even with no keys).
-                TVec one = TOps.Broadcast(T.One);
+                new Span<T>(alpha, lanes).Fill(T.One);
                 AccumulateValues<TrueFlag>(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv,
-                    scores + (nint)unmasked * lanes, lanes, accumulator, one, one, causalLimit, tileStart + unmasked);
+                    scores + (nint)unmasked * lanes, accumulator, alpha, causalLimit, tileStart + unmasked);
             }
 
             bool lastTile = tileStart + KeyTile >= keyEnd;
@@ -222,43 +232,47 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
         Finalise(in p, head, firstRow, rows, rowM, rowL, rowA, rowTerm);
     }
     /// <summary>S[j][lanes] = Σ_k X[j,k]·Q̂[k][lanes] for the tile's keys (logits before bias and mask).</summary>
-    private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, int lanes, T* scores)
+    private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores)
     {
+        int lanes = BlockLanes;
         int j = 0;
         for (; j + 4 <= tileKeys; j += 4)
-            Dot4(keys + (nint)j * keyStride, keyStride, packedQuery, d, lanes, scores + (nint)j * lanes);
+            Dot4(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes);
         for (; j < tileKeys; j++)
-            Dot1(keys + (nint)j * keyStride, packedQuery, d, lanes, scores + (nint)j * lanes);
+            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes);
     }
 
     /// <summary>S[j][lanes] = Σ_k (Q̂[k][lanes] − X[j,k])² (direct differences for ill-conditioned Gaussian calls).</summary>
-    private static void SquaredDistances(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, int lanes, T* scores)
+    private static void SquaredDistances(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores)
     {
         int w = TOps.Count;
+        int lanes = BlockLanes;
         for (int j = 0; j < tileKeys; j++)
         {
             T* key = keys + (nint)j * keyStride;
-            TVec a0 = TOps.Zero, a1 = TOps.Zero;
-            T* y = packedQuery;
-            for (int k = 0; k < d; k++, y += lanes)
+            for (int v = 0; v < lanes; v += w)
             {
-                TVec b = TOps.BroadcastFrom(key + k);
-                TVec d0 = TOps.Subtract(TOps.Load(y), b);
-                TVec d1 = TOps.Subtract(TOps.Load(y + w), b);
-                a0 = TOps.MultiplyAdd(d0, d0, a0);
-                a1 = TOps.MultiplyAdd(d1, d1, a1);
+                TVec sum = TOps.Zero;
+                T* y = packedQuery + v;
+                for (int k = 0; k < d; k++, y += lanes)
+                {
+                    TVec difference = TOps.Subtract(TOps.Load(y), TOps.BroadcastFrom(key + k));
+                    sum = TOps.MultiplyAdd(difference, difference, sum);
+                }
+                TOps.Store(sum, scores + (nint)j * lanes + v);
             }
-            TOps.Store(a0, scores + (nint)j * lanes);
-            TOps.Store(a1, scores + (nint)j * lanes + w);
         }
     }
 
-    /// <summary>The 4×2-register micro-kernel: four keys against the block's two query vectors, reduced over d.</summary>
-    private static void Dot4(T* key, nint keyStride, T* packedQuery, int d, int lanes, T* output)
+    /// <summary>The 4×V-register micro-kernel: four keys against the block's V query vectors, reduced over d.</summary>
+    private static void Dot4(T* key, nint keyStride, T* packedQuery, int d, T* output)
     {
         int w = TOps.Count;
-        TVec a00 = TOps.Zero, a01 = TOps.Zero, a10 = TOps.Zero, a11 = TOps.Zero;
-        TVec a20 = TOps.Zero, a21 = TOps.Zero, a30 = TOps.Zero, a31 = TOps.Zero;
+        int lanes = BlockLanes;
+        TVec a00 = TOps.Zero, a01 = TOps.Zero, a02 = TOps.Zero, a03 = TOps.Zero;
+        TVec a10 = TOps.Zero, a11 = TOps.Zero, a12 = TOps.Zero, a13 = TOps.Zero;
+        TVec a20 = TOps.Zero, a21 = TOps.Zero, a22 = TOps.Zero, a23 = TOps.Zero;
+        TVec a30 = TOps.Zero, a31 = TOps.Zero, a32 = TOps.Zero, a33 = TOps.Zero;
         T* k0 = key;
         T* k1 = key + keyStride;
         T* k2 = k1 + keyStride;
@@ -269,56 +283,86 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
         {
             TVec y0 = TOps.Load(y);
             TVec y1 = TOps.Load(y + w);
+            TVec y2 = Wide ? TOps.Load(y + 2 * w) : default;
+            TVec y3 = Wide ? TOps.Load(y + 3 * w) : default;
             TVec b = TOps.BroadcastFrom(k0 + k);
             a00 = TOps.MultiplyAdd(b, y0, a00);
             a01 = TOps.MultiplyAdd(b, y1, a01);
+            if (Wide)
+            {
+                a02 = TOps.MultiplyAdd(b, y2, a02);
+                a03 = TOps.MultiplyAdd(b, y3, a03);
+            }
             b = TOps.BroadcastFrom(k1 + k);
             a10 = TOps.MultiplyAdd(b, y0, a10);
             a11 = TOps.MultiplyAdd(b, y1, a11);
+            if (Wide)
+            {
+                a12 = TOps.MultiplyAdd(b, y2, a12);
+                a13 = TOps.MultiplyAdd(b, y3, a13);
+            }
             b = TOps.BroadcastFrom(k2 + k);
             a20 = TOps.MultiplyAdd(b, y0, a20);
             a21 = TOps.MultiplyAdd(b, y1, a21);
+            if (Wide)
+            {
+                a22 = TOps.MultiplyAdd(b, y2, a22);
+                a23 = TOps.MultiplyAdd(b, y3, a23);
+            }
             b = TOps.BroadcastFrom(k3 + k);
             a30 = TOps.MultiplyAdd(b, y0, a30);
             a31 = TOps.MultiplyAdd(b, y1, a31);
+            if (Wide)
+            {
+                a32 = TOps.MultiplyAdd(b, y2, a32);
+                a33 = TOps.MultiplyAdd(b, y3, a33);
+            }
         }
-        TOps.Store(a00, output);
-        TOps.Store(a01, output + w);
-        TOps.Store(a10, output + lanes);
-        TOps.Store(a11, output + lanes + w);
-        TOps.Store(a20, output + 2 * lanes);
-        TOps.Store(a21, output + 2 * lanes + w);
-        TOps.Store(a30, output + 3 * lanes);
-        TOps.Store(a31, output + 3 * lanes + w);
+        StoreRow(output, a00, a01, a02, a03);
+        StoreRow(output + lanes, a10, a11, a12, a13);
+        StoreRow(output + 2 * lanes, a20, a21, a22, a23);
+        StoreRow(output + 3 * lanes, a30, a31, a32, a33);
     }
 
-    private static void Dot1(T* key, T* packedQuery, int d, int lanes, T* output)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(T* row, TVec v0, TVec v1, TVec v2, TVec v3)
     {
         int w = TOps.Count;
-        TVec a0 = TOps.Zero, a1 = TOps.Zero;
-        T* y = packedQuery;
-        for (int k = 0; k < d; k++, y += lanes)
+        TOps.Store(v0, row);
+        TOps.Store(v1, row + w);
+        if (Wide)
         {
-            TVec b = TOps.BroadcastFrom(key + k);
-            a0 = TOps.MultiplyAdd(b, TOps.Load(y), a0);
-            a1 = TOps.MultiplyAdd(b, TOps.Load(y + w), a1);
+            TOps.Store(v2, row + 2 * w);
+            TOps.Store(v3, row + 3 * w);
         }
-        TOps.Store(a0, output);
-        TOps.Store(a1, output + w);
+    }
+
+    /// <summary>One key against the block (tile remainder).</summary>
+    private static void Dot1(T* key, T* packedQuery, int d, T* output)
+    {
+        int w = TOps.Count;
+        int lanes = BlockLanes;
+        for (int v = 0; v < lanes; v += w)
+        {
+            TVec sum = TOps.Zero;
+            T* y = packedQuery + v;
+            for (int k = 0; k < d; k++, y += lanes)
+                sum = TOps.MultiplyAdd(TOps.BroadcastFrom(key + k), TOps.Load(y), sum);
+            TOps.Store(sum, output + v);
+        }
     }
 
     /// <summary>
-    /// The online-softmax step of one tile for both query vectors (MATH §4): finishes the logits (Gaussian bias and clamp,
-    /// causal mask), M = max(m, max_j s_j), α = e^{m−M}, p_j = e^{s_j−M} written over the scores, l ← α·l + Σ_j p_j.
-    /// No calls inside: every vector register is caller-saved, so a call here would spill the exp constants.
+    /// The online-softmax step of one tile for one pair of query vectors (MATH §4): finishes the logits (key bias, Gaussian
+    /// clamp, causal and diagonal masks), M = max(m, max_j s_j), α = e^{m−M}, p_j = e^{s_j−M} written over the scores,
+    /// l ← α·l + Σ_j p_j. No calls inside: every vector register is caller-saved, so a call here would spill the exp constants.
     /// </summary>
-    private static void Softmax<TMasked, TDiagonal>(T* scores, int tileKeys, int tileStart, T* keyBias, LogitForm form, double half,
-        T* rowBound, T* causalLimit, T* runningMax, T* runningSum, out TVec alpha0, out TVec alpha1)
+    private static void Softmax<TMasked, TDiagonal>(T* scores, int lanes, int tileKeys, int tileStart, T* keyBias, LogitForm form,
+        double half, T* rowBound, T* causalLimit, T* runningMax, T* runningSum, T* alpha)
         where TMasked : struct, IFlag
         where TDiagonal : struct, IFlag
     {
         int w = TOps.Count;
-        int lanes = 2 * w;
         TVec negativeInfinity = TOps.Broadcast(T.NegativeInfinity);
         TVec bound0 = TOps.Load(rowBound), bound1 = TOps.Load(rowBound + w);
         TVec limit0 = TOps.Load(causalLimit), limit1 = TOps.Load(causalLimit + w);
@@ -377,8 +421,8 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
         // A lane whose logits are all −∞ so far keeps M = −∞; shift by 0 there so that no −∞ − (−∞) = NaN appears.
         TVec shift0 = TOps.SelectEquals(new0, negativeInfinity, TOps.Zero, new0);
         TVec shift1 = TOps.SelectEquals(new1, negativeInfinity, TOps.Zero, new1);
-        alpha0 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(old0, shift0));
-        alpha1 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(old1, shift1));
+        TVec alpha0 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(old0, shift0));
+        TVec alpha1 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(old1, shift1));
 
         TVec sum0 = TOps.Zero, sum1 = TOps.Zero;
         s = scores;
@@ -395,114 +439,180 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
         TOps.Store(TOps.MultiplyAdd(alpha1, TOps.Load(runningSum + w), sum1), runningSum + w);
         TOps.Store(new0, runningMax);
         TOps.Store(new1, runningMax + w);
+        TOps.Store(alpha0, alpha);
+        TOps.Store(alpha1, alpha + w);
     }
 
     /// <summary>acc[c][lanes] ← α·acc[c][lanes] + Σ_j V[j,c]·P[j][lanes] for every value column c.</summary>
     private static void AccumulateValues<TMasked>(T* values, nint valueStride, int tileKeys, int dv, T* probabilities,
-        int lanes, T* accumulator, TVec alpha0, TVec alpha1, T* causalLimit, int tileStart)
+        T* accumulator, T* alpha, T* causalLimit, int tileStart)
         where TMasked : struct, IFlag
     {
+        int lanes = BlockLanes;
         int c = 0;
         for (; c + 4 <= dv; c += 4)
-            Accumulate4<TMasked>(values + c, valueStride, tileKeys, probabilities, lanes, accumulator + (nint)c * lanes, alpha0, alpha1, causalLimit, tileStart);
+            Accumulate4<TMasked>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
         for (; c < dv; c++)
-            Accumulate1<TMasked>(values + c, valueStride, tileKeys, probabilities, lanes, accumulator + (nint)c * lanes, alpha0, alpha1, causalLimit, tileStart);
+            Accumulate1<TMasked>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
     }
 
-    /// <summary>Four value columns against both query vectors, reduced over the tile's keys. In masked tiles a key
-    /// invisible to a lane leaves that lane untouched, so a NaN in a masked value never spreads.</summary>
-    private static void Accumulate4<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities, int lanes,
-        T* accumulator, TVec alpha0, TVec alpha1, T* causalLimit, int tileStart)
+    /// <summary>Four value columns against the block's V query vectors, reduced over the tile's keys. In masked tiles a
+    /// key invisible to a lane leaves that lane untouched, so a NaN in a masked value never spreads.</summary>
+    private static void Accumulate4<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities,
+        T* accumulator, T* alpha, T* causalLimit, int tileStart)
         where TMasked : struct, IFlag
     {
         int w = TOps.Count;
-        TVec a00 = TOps.Multiply(TOps.Load(accumulator), alpha0);
-        TVec a01 = TOps.Multiply(TOps.Load(accumulator + w), alpha1);
-        TVec a10 = TOps.Multiply(TOps.Load(accumulator + lanes), alpha0);
-        TVec a11 = TOps.Multiply(TOps.Load(accumulator + lanes + w), alpha1);
-        TVec a20 = TOps.Multiply(TOps.Load(accumulator + 2 * lanes), alpha0);
-        TVec a21 = TOps.Multiply(TOps.Load(accumulator + 2 * lanes + w), alpha1);
-        TVec a30 = TOps.Multiply(TOps.Load(accumulator + 3 * lanes), alpha0);
-        TVec a31 = TOps.Multiply(TOps.Load(accumulator + 3 * lanes + w), alpha1);
-        TVec limit0 = TMasked.Value ? TOps.Load(causalLimit) : default;
-        TVec limit1 = TMasked.Value ? TOps.Load(causalLimit + w) : default;
+        int lanes = BlockLanes;
+        TVec al0 = TOps.Load(alpha), al1 = TOps.Load(alpha + w);
+        TVec al2 = Wide ? TOps.Load(alpha + 2 * w) : default, al3 = Wide ? TOps.Load(alpha + 3 * w) : default;
+        TVec a00 = TOps.Multiply(TOps.Load(accumulator), al0);
+        TVec a01 = TOps.Multiply(TOps.Load(accumulator + w), al1);
+        TVec a02 = Wide ? TOps.Multiply(TOps.Load(accumulator + 2 * w), al2) : default;
+        TVec a03 = Wide ? TOps.Multiply(TOps.Load(accumulator + 3 * w), al3) : default;
+        T* row = accumulator + lanes;
+        TVec a10 = TOps.Multiply(TOps.Load(row), al0);
+        TVec a11 = TOps.Multiply(TOps.Load(row + w), al1);
+        TVec a12 = Wide ? TOps.Multiply(TOps.Load(row + 2 * w), al2) : default;
+        TVec a13 = Wide ? TOps.Multiply(TOps.Load(row + 3 * w), al3) : default;
+        row += lanes;
+        TVec a20 = TOps.Multiply(TOps.Load(row), al0);
+        TVec a21 = TOps.Multiply(TOps.Load(row + w), al1);
+        TVec a22 = Wide ? TOps.Multiply(TOps.Load(row + 2 * w), al2) : default;
+        TVec a23 = Wide ? TOps.Multiply(TOps.Load(row + 3 * w), al3) : default;
+        row += lanes;
+        TVec a30 = TOps.Multiply(TOps.Load(row), al0);
+        TVec a31 = TOps.Multiply(TOps.Load(row + w), al1);
+        TVec a32 = Wide ? TOps.Multiply(TOps.Load(row + 2 * w), al2) : default;
+        TVec a33 = Wide ? TOps.Multiply(TOps.Load(row + 3 * w), al3) : default;
         T* v = values;
         T* y = probabilities;
         // In bounds: c + 4 <= dv columns of tileKeys rows; the probability tile is tileKeys × lanes.
-        for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
+        if (!TMasked.Value)
         {
-            TVec p0 = TOps.Load(y);
-            TVec p1 = TOps.Load(y + w);
-            if (TMasked.Value)
+            for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
             {
-                TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
-                TVec b = TOps.BroadcastFrom(v);
-                a00 = TOps.SelectLessThan(limit0, key, a00, TOps.MultiplyAdd(b, p0, a00));
-                a01 = TOps.SelectLessThan(limit1, key, a01, TOps.MultiplyAdd(b, p1, a01));
-                b = TOps.BroadcastFrom(v + 1);
-                a10 = TOps.SelectLessThan(limit0, key, a10, TOps.MultiplyAdd(b, p0, a10));
-                a11 = TOps.SelectLessThan(limit1, key, a11, TOps.MultiplyAdd(b, p1, a11));
-                b = TOps.BroadcastFrom(v + 2);
-                a20 = TOps.SelectLessThan(limit0, key, a20, TOps.MultiplyAdd(b, p0, a20));
-                a21 = TOps.SelectLessThan(limit1, key, a21, TOps.MultiplyAdd(b, p1, a21));
-                b = TOps.BroadcastFrom(v + 3);
-                a30 = TOps.SelectLessThan(limit0, key, a30, TOps.MultiplyAdd(b, p0, a30));
-                a31 = TOps.SelectLessThan(limit1, key, a31, TOps.MultiplyAdd(b, p1, a31));
-            }
-            else
-            {
+                TVec p0 = TOps.Load(y);
+                TVec p1 = TOps.Load(y + w);
+                TVec p2 = Wide ? TOps.Load(y + 2 * w) : default;
+                TVec p3 = Wide ? TOps.Load(y + 3 * w) : default;
                 TVec b = TOps.BroadcastFrom(v);
                 a00 = TOps.MultiplyAdd(b, p0, a00);
                 a01 = TOps.MultiplyAdd(b, p1, a01);
+                if (Wide)
+                {
+                    a02 = TOps.MultiplyAdd(b, p2, a02);
+                    a03 = TOps.MultiplyAdd(b, p3, a03);
+                }
                 b = TOps.BroadcastFrom(v + 1);
                 a10 = TOps.MultiplyAdd(b, p0, a10);
                 a11 = TOps.MultiplyAdd(b, p1, a11);
+                if (Wide)
+                {
+                    a12 = TOps.MultiplyAdd(b, p2, a12);
+                    a13 = TOps.MultiplyAdd(b, p3, a13);
+                }
                 b = TOps.BroadcastFrom(v + 2);
                 a20 = TOps.MultiplyAdd(b, p0, a20);
                 a21 = TOps.MultiplyAdd(b, p1, a21);
+                if (Wide)
+                {
+                    a22 = TOps.MultiplyAdd(b, p2, a22);
+                    a23 = TOps.MultiplyAdd(b, p3, a23);
+                }
                 b = TOps.BroadcastFrom(v + 3);
                 a30 = TOps.MultiplyAdd(b, p0, a30);
                 a31 = TOps.MultiplyAdd(b, p1, a31);
+                if (Wide)
+                {
+                    a32 = TOps.MultiplyAdd(b, p2, a32);
+                    a33 = TOps.MultiplyAdd(b, p3, a33);
+                }
             }
         }
-        TOps.Store(a00, accumulator);
-        TOps.Store(a01, accumulator + w);
-        TOps.Store(a10, accumulator + lanes);
-        TOps.Store(a11, accumulator + lanes + w);
-        TOps.Store(a20, accumulator + 2 * lanes);
-        TOps.Store(a21, accumulator + 2 * lanes + w);
-        TOps.Store(a30, accumulator + 3 * lanes);
-        TOps.Store(a31, accumulator + 3 * lanes + w);
+        else
+        {
+            TVec limit0 = TOps.Load(causalLimit), limit1 = TOps.Load(causalLimit + w);
+            TVec limit2 = Wide ? TOps.Load(causalLimit + 2 * w) : default, limit3 = Wide ? TOps.Load(causalLimit + 3 * w) : default;
+            for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
+            {
+                TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
+                TVec p0 = TOps.Load(y);
+                TVec p1 = TOps.Load(y + w);
+                TVec p2 = Wide ? TOps.Load(y + 2 * w) : default;
+                TVec p3 = Wide ? TOps.Load(y + 3 * w) : default;
+                for (int column = 0; column < 4; column++)
+                {
+                    TVec b = TOps.BroadcastFrom(v + column);
+                    // Keep the old value in lanes where the key is masked (limit < key).
+                    switch (column)
+                    {
+                        case 0:
+                            a00 = TOps.SelectLessThan(limit0, key, a00, TOps.MultiplyAdd(b, p0, a00));
+                            a01 = TOps.SelectLessThan(limit1, key, a01, TOps.MultiplyAdd(b, p1, a01));
+                            if (Wide)
+                            {
+                                a02 = TOps.SelectLessThan(limit2, key, a02, TOps.MultiplyAdd(b, p2, a02));
+                                a03 = TOps.SelectLessThan(limit3, key, a03, TOps.MultiplyAdd(b, p3, a03));
+                            }
+                            break;
+                        case 1:
+                            a10 = TOps.SelectLessThan(limit0, key, a10, TOps.MultiplyAdd(b, p0, a10));
+                            a11 = TOps.SelectLessThan(limit1, key, a11, TOps.MultiplyAdd(b, p1, a11));
+                            if (Wide)
+                            {
+                                a12 = TOps.SelectLessThan(limit2, key, a12, TOps.MultiplyAdd(b, p2, a12));
+                                a13 = TOps.SelectLessThan(limit3, key, a13, TOps.MultiplyAdd(b, p3, a13));
+                            }
+                            break;
+                        case 2:
+                            a20 = TOps.SelectLessThan(limit0, key, a20, TOps.MultiplyAdd(b, p0, a20));
+                            a21 = TOps.SelectLessThan(limit1, key, a21, TOps.MultiplyAdd(b, p1, a21));
+                            if (Wide)
+                            {
+                                a22 = TOps.SelectLessThan(limit2, key, a22, TOps.MultiplyAdd(b, p2, a22));
+                                a23 = TOps.SelectLessThan(limit3, key, a23, TOps.MultiplyAdd(b, p3, a23));
+                            }
+                            break;
+                        default:
+                            a30 = TOps.SelectLessThan(limit0, key, a30, TOps.MultiplyAdd(b, p0, a30));
+                            a31 = TOps.SelectLessThan(limit1, key, a31, TOps.MultiplyAdd(b, p1, a31));
+                            if (Wide)
+                            {
+                                a32 = TOps.SelectLessThan(limit2, key, a32, TOps.MultiplyAdd(b, p2, a32));
+                                a33 = TOps.SelectLessThan(limit3, key, a33, TOps.MultiplyAdd(b, p3, a33));
+                            }
+                            break;
+                    }
+                }
+            }
+        }
+        StoreRow(accumulator, a00, a01, a02, a03);
+        StoreRow(accumulator + lanes, a10, a11, a12, a13);
+        StoreRow(accumulator + 2 * lanes, a20, a21, a22, a23);
+        StoreRow(accumulator + 3 * lanes, a30, a31, a32, a33);
     }
 
-    private static void Accumulate1<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities, int lanes,
-        T* accumulator, TVec alpha0, TVec alpha1, T* causalLimit, int tileStart)
+    /// <summary>One value column (the dv remainder), vector by vector.</summary>
+    private static void Accumulate1<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities,
+        T* accumulator, T* alpha, T* causalLimit, int tileStart)
         where TMasked : struct, IFlag
     {
         int w = TOps.Count;
-        TVec a0 = TOps.Multiply(TOps.Load(accumulator), alpha0);
-        TVec a1 = TOps.Multiply(TOps.Load(accumulator + w), alpha1);
-        TVec limit0 = TMasked.Value ? TOps.Load(causalLimit) : default;
-        TVec limit1 = TMasked.Value ? TOps.Load(causalLimit + w) : default;
-        T* v = values;
-        T* y = probabilities;
-        for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
+        int lanes = BlockLanes;
+        for (int lane = 0; lane < lanes; lane += w)
         {
-            TVec b = TOps.BroadcastFrom(v);
-            if (TMasked.Value)
+            TVec sum = TOps.Multiply(TOps.Load(accumulator + lane), TOps.Load(alpha + lane));
+            TVec limit = TMasked.Value ? TOps.Load(causalLimit + lane) : default;
+            T* v = values;
+            T* y = probabilities + lane;
+            for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
             {
-                TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
-                a0 = TOps.SelectLessThan(limit0, key, a0, TOps.MultiplyAdd(b, TOps.Load(y), a0));
-                a1 = TOps.SelectLessThan(limit1, key, a1, TOps.MultiplyAdd(b, TOps.Load(y + w), a1));
+                TVec product = TOps.MultiplyAdd(TOps.BroadcastFrom(v), TOps.Load(y), sum);
+                sum = TMasked.Value ? TOps.SelectLessThan(limit, TOps.Broadcast(T.CreateTruncating(tileStart + j)), sum, product) : product;
             }
-            else
-            {
-                a0 = TOps.MultiplyAdd(b, TOps.Load(y), a0);
-                a1 = TOps.MultiplyAdd(b, TOps.Load(y + w), a1);
-            }
+            TOps.Store(sum, accumulator + lane);
         }
-        TOps.Store(a0, accumulator);
-        TOps.Store(a1, accumulator + w);
     }
 
     /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk.</summary>
