@@ -202,6 +202,13 @@ internal static unsafe partial class AttentionDriver
         where TVec : unmanaged
         where TOps : struct, ISimdOps<T, TVec>
     {
+        if (problem->QueryCount <= FusedAttentionKernel<T, TVec, TOps>.RowKernelMaxQueries)
+        {
+            // Few queries (decode): one work item per (head, row), each streaming K and V once.
+            var rows = new RowWork<T, TVec, TOps> { Problem = problem, Scratch = scratch, ScratchStride = scratchStride };
+            BlockParallel.Run(ref rows, problem->QueryCount * problem->HeadCount, degree);
+            return;
+        }
         int lanes = FusedAttentionKernel<T, TVec, TOps>.BlockLanes;
         int blocksPerHead = (problem->QueryCount + lanes - 1) / lanes;
         var work = new BlockWork<T, TVec, TOps>
@@ -226,6 +233,20 @@ internal static unsafe partial class AttentionDriver
 
         public readonly void Execute(int block, int worker) =>
             FusedAttentionKernel<T, TVec, TOps>.RunBlock(in *Problem, block / BlocksPerHead, block % BlocksPerHead,
+                Scratch + worker * ScratchStride);
+    }
+
+    private struct RowWork<T, TVec, TOps> : IBlockWork
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TVec : unmanaged
+        where TOps : struct, ISimdOps<T, TVec>
+    {
+        public AttentionProblem<T>* Problem;
+        public byte* Scratch;
+        public long ScratchStride;
+
+        public readonly void Execute(int item, int worker) =>
+            FusedAttentionKernel<T, TVec, TOps>.RunRow(in *Problem, item / Problem->QueryCount, item % Problem->QueryCount,
                 Scratch + worker * ScratchStride);
     }
 

@@ -67,7 +67,7 @@ internal static class KernelConstants
 /// in T; each chunk is merged, in key order, into a double-precision row state, so long rows lose no accuracy. The block
 /// size and the chunking are constants, so a row's result never depends on the thread count.</para>
 /// </remarks>
-internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
+internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
     where TVec : unmanaged
     where TOps : struct, ISimdOps<T, TVec>
@@ -143,14 +143,7 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
             double normSquared = 0;
             if (lane < rows)
             {
-                T* q = queryBase + (nint)(firstRow + lane) * p.QueryStride;
-                for (int k = 0; k < d; k++)
-                {
-                    double value = double.CreateTruncating(q[k]);
-                    if (gaussian) value -= double.CreateTruncating(center[k]);
-                    normSquared += value * value;
-                    packedQuery[(nint)k * lanes + lane] = T.CreateTruncating(value * queryScale);
-                }
+                normSquared = PackQuery(queryBase + (nint)(firstRow + lane) * p.QueryStride, center, d, queryScale, packedQuery + lane, lanes);
             }
             else
             {
@@ -231,6 +224,20 @@ internal static unsafe class FusedAttentionKernel<T, TVec, TOps>
 
         Finalise(in p, head, firstRow, rows, rowM, rowL, rowA, rowTerm);
     }
+    /// <summary>Writes (q − c)·scale (c = null: no centring) at stride <paramref name="stride"/>; returns ‖q − c‖² (double).</summary>
+    private static double PackQuery(T* query, T* center, int d, double scale, T* destination, nint stride)
+    {
+        double normSquared = 0;
+        for (int k = 0; k < d; k++)
+        {
+            double value = double.CreateTruncating(query[k]);
+            if (center != null) value -= double.CreateTruncating(center[k]);
+            normSquared += value * value;
+            destination[k * stride] = T.CreateTruncating(value * scale);
+        }
+        return normSquared;
+    }
+
     /// <summary>S[j][lanes] = Σ_k X[j,k]·Q̂[k][lanes] for the tile's keys (logits before bias and mask).</summary>
     private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores)
     {

@@ -30,6 +30,26 @@ public class AttentionPropertyTests
                     causal, seed % 2 == 0 ? 0.25 : null, seed % 4 == 1, seed % 3 == 0 ? 4 : 1, seed);
             });
 
+    /// <summary>Few queries: the decode row kernel (m ≤ lanes/8), with causal m &gt; n and m &lt; n, sinks, GQA and pitches.</summary>
+    private static readonly Gen<AttentionCase> FewQueries =
+        Gen.Select(Gen.Int[1, 9], Gen.Int[0, 300], Gen.Int[1, 140], Gen.Int[0, 140], Gen.Int[0, 3], Gen.Bool, Gen.Bool, Gen.Int[0, 3])
+            .Select(Gen.Int[0, int.MaxValue], (t, seed) =>
+            {
+                var (m, n, d, dv, pitch, gaussian, causal, layout) = t;
+                (int heads, int kv) = layout switch { 0 => (1, 1), 1 => (4, 2), 2 => (3, 1), _ => (2, 2) };
+                return new AttentionCase(m, n, d, dv == 0 ? d : dv, heads, kv, pitch,
+                    gaussian ? AttentionKernel.Gaussian : AttentionKernel.Dot, seed % 5 == 0 ? 0.5 : null, 1.2 * System.Math.Sqrt(d),
+                    causal, seed % 3 == 0 ? -0.5 : null, seed % 4 == 1 && heads > 1, seed % 2 == 0 ? 3 : 1, seed);
+            });
+
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void FewQueriesMatchReference(IsaPath path, bool isDouble)
+    {
+        if (isDouble) FewQueries.Sample(c => c.Check<double>(path), iter: 60, threads: 1);
+        else FewQueries.Sample(c => c.Check<float>(path), iter: 60, threads: 1);
+    }
+
     [Theory]
     [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
     public void SingleHeadMatchesReference(IsaPath path, bool isDouble)
