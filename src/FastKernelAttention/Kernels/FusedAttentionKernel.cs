@@ -206,10 +206,14 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 }
             }
 
-            AccumulateValues<FalseFlag>(valueTile, p.ValueStride, unmasked, dv, scores, accumulator, alpha, causalLimit, tileStart);
-            if (unmasked < tileKeys)
+            // Masked keys have p = 0 exactly, so they may join the plain value step unless a band value is NaN or ±∞ (0·NaN
+            // would spread to rows that must not see the key): only then is the band accumulated key by key under the mask.
+            int plainKeys = unmasked < tileKeys && AllFinite(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv)
+                ? tileKeys : unmasked;
+            AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart);
+            if (plainKeys < tileKeys)
             {
-                // The band, key by key under the mask; α was already applied by the call above (even with no keys).
+                // α was already applied by the call above (even with no keys).
                 new Span<T>(alpha, lanes).Fill(T.One);
                 AccumulateValues<TrueFlag>(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv,
                     scores + (nint)unmasked * lanes, accumulator, alpha, causalLimit, tileStart + unmasked);
@@ -448,6 +452,26 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         TOps.Store(new1, runningMax + w);
         TOps.Store(alpha0, alpha);
         TOps.Store(alpha1, alpha + w);
+    }
+
+    /// <summary>True when every element of the rows × columns block is finite (x − x is 0 for finite x, NaN otherwise).</summary>
+    private static bool AllFinite(T* values, nint stride, int rowCount, int columns)
+    {
+        int w = TOps.Count;
+        TVec vectorSum = TOps.Zero;
+        T scalarSum = T.Zero;
+        for (int r = 0; r < rowCount; r++)
+        {
+            T* row = values + (nint)r * stride;
+            int c = 0;
+            for (; c + w <= columns; c += w)
+            {
+                TVec x = TOps.Load(row + c);
+                vectorSum = TOps.Add(vectorSum, TOps.Subtract(x, x));
+            }
+            for (; c < columns; c++) scalarSum += row[c] - row[c];
+        }
+        return !T.IsNaN(TOps.HorizontalSum(vectorSum) + scalarSum);
     }
 
     /// <summary>acc[c][lanes] ← α·acc[c][lanes] + Σ_j V[j,c]·P[j][lanes] for every value column c.</summary>
