@@ -1,7 +1,5 @@
 using System;
 using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 using FastKernelAttention.Numerics;
 
 namespace FastKernelAttention.Kernels;
@@ -64,9 +62,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         {
             int tileKeys = System.Math.Min(KeyTile, keyEnd - tileStart);
             T* keyTile = keyBase + (nint)tileStart * keyStride;
-            // Decode is bandwidth-bound: ask for the next tile's K and V rows while this one is computed.
-            bool prefetch = tileStart + KeyTile < keyEnd;
-            RowScores(keyTile, keyStride, tileKeys, query, d, direct, scores, prefetch);
+            RowScores(keyTile, keyStride, tileKeys, query, d, direct, scores);
 
             T tileMax = T.NegativeInfinity;
             for (int j = 0; j < tileKeys; j++)
@@ -86,7 +82,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             T alpha = T.Exp(runningMax - shift);
             runningSum = alpha * runningSum + ExpInPlace(scores, tileKeys, shift);
             runningMax = newMax;
-            RowValues(valueBase + (nint)tileStart * p.ValueStride, p.ValueStride, tileKeys, dv, scores, accumulator, alpha, prefetch);
+            RowValues(valueBase + (nint)tileStart * p.ValueStride, p.ValueStride, tileKeys, dv, scores, accumulator, alpha);
 
             bool lastTile = tileStart + KeyTile >= keyEnd;
             if (lastTile || tileIndex % KernelConstants.TilesPerChunk == KernelConstants.TilesPerChunk - 1)
@@ -106,9 +102,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         KernelConstants.Align((long)(headDim + KeyTile + valueDim) * sizeof(T)) + KernelConstants.Align(((long)valueDim + 3) * sizeof(double));
 
     /// <summary>s_j = q̂·k_j (or Σ(q̂ − k_j)² when <paramref name="direct"/>) for the tile's keys, four keys at a time.</summary>
-    private static void RowScores(T* keys, nint keyStride, int tileKeys, T* query, int d, bool direct, T* scores, bool prefetch)
+    private static void RowScores(T* keys, nint keyStride, int tileKeys, T* query, int d, bool direct, T* scores)
     {
-        nint ahead = KeyTile * keyStride;
         int w = TOps.Count;
         int j = 0;
         for (; j + 4 <= tileKeys; j += 4)
@@ -122,13 +117,6 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             // In bounds: k + w <= d on every key row and on the packed query.
             for (; k + w <= d; k += w)
             {
-                if (prefetch)
-                {
-                    Prefetch(k0 + ahead + k);
-                    Prefetch(k1 + ahead + k);
-                    Prefetch(k2 + ahead + k);
-                    Prefetch(k3 + ahead + k);
-                }
                 TVec q = TOps.Load(query + k);
                 if (direct)
                 {
@@ -193,13 +181,6 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         }
     }
 
-    /// <summary>A hint to fetch the cache line at <paramref name="address"/> (no-op where the ISA has no prefetch; never faults).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(T* address)
-    {
-        if (Sse.IsSupported) Sse.Prefetch0(address);
-    }
-
     /// <summary>p_j = e^{s_j − shift} in place (vectorised over keys); returns Σ_j p_j.</summary>
     private static T ExpInPlace(T* scores, int count, T shift)
     {
@@ -224,11 +205,10 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>acc ← α·acc + Σ_j p_j·V[j] with the vectors along dv (four registers per pass over the tile's rows).</summary>
-    private static void RowValues(T* values, nint valueStride, int tileKeys, int dv, T* probabilities, T* accumulator, T alpha, bool prefetch)
+    private static void RowValues(T* values, nint valueStride, int tileKeys, int dv, T* probabilities, T* accumulator, T alpha)
     {
         int w = TOps.Count;
         TVec alphaVector = TOps.Broadcast(alpha);
-        nint ahead = KeyTile * valueStride;
         int c = 0;
         for (; c + 8 * w <= dv; c += 8 * w)
         {
@@ -240,11 +220,6 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             T* v = values + c;
             for (int j = 0; j < tileKeys; j++, v += valueStride)
             {
-                if (prefetch)
-                {
-                    // Eight vectors span 8·W·sizeof(T) bytes: one prefetch per 64-byte line.
-                    for (int line = 0; line < 8 * w * sizeof(T); line += 64) Prefetch((T*)((byte*)(v + ahead) + line));
-                }
                 TVec b = TOps.BroadcastFrom(probabilities + j);
                 a0 = TOps.MultiplyAdd(b, TOps.Load(v), a0);
                 a1 = TOps.MultiplyAdd(b, TOps.Load(v + w), a1);
