@@ -93,6 +93,7 @@ internal static unsafe partial class AttentionDriver
         {
             bytes += KernelConstants.Align((long)keyValueHeadCount * headDim * elementSize);            // centres
             bytes += KernelConstants.Align((long)keyValueHeadCount * keyCount * headDim * elementSize); // centred keys
+            bytes += KernelConstants.Align((long)keyValueHeadCount * sizeof(double));                 // key radii
         }
         return bytes;
     }
@@ -158,7 +159,9 @@ internal static unsafe partial class AttentionDriver
                 problem.CentredKeys = (T*)cursor;
                 cursor += KernelConstants.Align((long)keyValueHeadCount * n * headDim * sizeof(T));
                 problem.KeyBias = keyBias;
-                PrepareGaussian(ref problem, keyValueHeadCount);
+                double* keyRadius = (double*)cursor;
+                cursor += KernelConstants.Align((long)keyValueHeadCount * sizeof(double));
+                PrepareGaussian(ref problem, keyValueHeadCount, keyRadius);
             }
             else
             {
@@ -259,7 +262,7 @@ internal static unsafe partial class AttentionDriver
     /// ≈ d times the typical error and would send well-conditioned d = 64 calls to the slower path, so the typical-error
     /// estimate u·R² is used instead. The decision is per call, since kv heads are shared. Vector work through <see cref="TensorPrimitives"/>; O((m + n)·d) in all.
     /// </summary>
-    private static void PrepareGaussian<T>(ref AttentionProblem<T> p, int keyValueHeadCount)
+    private static void PrepareGaussian<T>(ref AttentionProblem<T> p, int keyValueHeadCount, double* keyRadius)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int d = p.HeadDim;
@@ -267,7 +270,6 @@ internal static unsafe partial class AttentionDriver
         int m = p.QueryCount;
         double unitRoundoff = sizeof(T) == 4 ? 1.0 / (1 << 24) : 1.0 / (1L << 53);
         T negativeHalf = T.CreateTruncating(-p.HalfInverseBandwidthSquared);
-        Span<double> keyRadius = keyValueHeadCount <= 256 ? stackalloc double[keyValueHeadCount] : new double[keyValueHeadCount];
         for (int g = 0; g < keyValueHeadCount; g++)
         {
             var center = new Span<T>(p.Centers + (nint)g * d, d);
