@@ -1,0 +1,31 @@
+using System;
+using System.Globalization;
+using BenchmarkDotNet.Running;
+
+namespace FastKernelAttention.Benchmarks;
+
+/// <summary>
+/// <c>dotnet run -c Release --project bench/FastKernelAttention.Benchmarks</c>: the quick table (seconds).
+/// Options: <c>--m N --n N --d N --threads N --save</c> (writes bench/results/&lt;cpu&gt;/&lt;date&gt;-quick.md).
+/// <c>-- --bdn [BenchmarkDotNet arguments]</c>: the BenchmarkDotNet suites (e.g. <c>--bdn --filter '*'</c>).
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        if (Array.IndexOf(args, "--bdn") >= 0)
+        {
+            string[] rest = Array.FindAll(args, a => a != "--bdn");
+            BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest);
+            return 0;
+        }
+        int m = Option(args, "--m", 1024), n = Option(args, "--n", m), d = Option(args, "--d", 64), threads = Option(args, "--threads", 2);
+        return QuickTable.Run(m, n, d, threads, Array.IndexOf(args, "--save") >= 0);
+    }
+
+    private static int Option(string[] args, string name, int fallback)
+    {
+        int index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+}

@@ -1,0 +1,193 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Runtime.InteropServices;
+using System.Text;
+using CommunityToolkit.HighPerformance;
+using FastKernelAttention.Reference;
+
+namespace FastKernelAttention.Benchmarks;
+
+/// <summary>The default run: a table in seconds comparing the fused kernel with the plain TensorPrimitives version and the
+/// naive double reference, with GFLOP/s, the fraction of the measured FMA peak, the speed-up and the bytes allocated.</summary>
+public static class QuickTable
+{
+    private sealed record Row(string Implementation, string Kernel, int Threads, double Milliseconds, double Flops, double Bytes, long Allocated);
+
+    public static int Run(int m, int n, int d, int threads, bool save)
+    {
+        int dv = d;
+        var random = new Random(7);
+        float[] q = Normal(random, m * d), k = Normal(random, n * d), v = Normal(random, n * dv), o = new float[m * dv];
+        double bandwidth = Math.Sqrt(d); // ≈ the typical distance scale of N(0, I_d) data
+        double fmaPeak = Roofline.FmaPeakGflops();
+        double readBandwidth = Roofline.ReadBandwidthGBps();
+        var rows = new List<Row>();
+        double flops = FlopCount.Forward(m, n, d, dv, causal: false);
+        double causalFlops = FlopCount.Forward(m, n, d, dv, causal: true);
+
+        void Fused(string kernel, AttentionOptions options, double count)
+        {
+            void Call() => Attention.Forward(new ReadOnlySpan2D<float>(q, m, d), new ReadOnlySpan2D<float>(k, n, d),
+                new ReadOnlySpan2D<float>(v, n, dv), new Span2D<float>(o, m, dv), options);
+            rows.Add(new Row("fused", kernel, Math.Max(1, options.MaxDegreeOfParallelism), Median(Call), count, 0, Allocated(Call)));
+        }
+
+        Fused("dot", new AttentionOptions(), flops);
+        Fused("gaussian", new AttentionOptions { Kernel = AttentionKernel.Gaussian, Bandwidth = bandwidth }, flops);
+        Fused("dot causal", new AttentionOptions { Causal = true }, causalFlops);
+        if (threads > 1)
+        {
+            Fused("dot", new AttentionOptions { MaxDegreeOfParallelism = threads }, flops);
+            Fused("gaussian", new AttentionOptions { Kernel = AttentionKernel.Gaussian, Bandwidth = bandwidth, MaxDegreeOfParallelism = threads }, flops);
+        }
+
+        var scores = new float[n];
+        var difference = new float[d];
+        void Plain(string kernel, bool gaussian)
+        {
+            float factor = gaussian ? (float)(0.5 / (bandwidth * bandwidth)) : (float)(1 / Math.Sqrt(d));
+            void Call() => TensorPrimitivesAttention.Forward(q, k, v, o, m, n, d, dv, gaussian, factor, false, scores, difference);
+            rows.Add(new Row("TensorPrimitives", kernel, 1, Median(Call), flops, 0, Allocated(Call)));
+        }
+        Plain("dot", false);
+        Plain("gaussian", true);
+
+        double[,] qd = ToMatrix(q, m, d), kd = ToMatrix(k, n, d), vd = ToMatrix(v, n, dv);
+        void Naive(string kernel, ReferenceOptions options)
+        {
+            void Call() => NaiveAttention.Forward(qd, kd, vd, options);
+            rows.Add(new Row("reference (double)", kernel, 1, Median(Call, minimumRuns: 3, warmupSeconds: 0), flops, 0, -1));
+        }
+        Naive("dot", new ReferenceOptions());
+        Naive("gaussian", new ReferenceOptions { Kernel = ReferenceKernel.Gaussian, Bandwidth = bandwidth });
+
+        // Decode: one query per head against a KV cache (bandwidth-bound: reported as GB/s of K and V read).
+        const int DecodeHeads = 8, DecodeKeys = 8192, DecodeDim = 128;
+        float[] dq = Normal(random, DecodeHeads * DecodeDim), dk = Normal(random, DecodeKeys * DecodeHeads * DecodeDim);
+        float[] dvalues = Normal(random, DecodeKeys * DecodeHeads * DecodeDim), dout = new float[DecodeHeads * DecodeDim];
+        void Decode() => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(dq, 1, DecodeHeads * DecodeDim),
+            new ReadOnlySpan2D<float>(dk, DecodeKeys, DecodeHeads * DecodeDim), new ReadOnlySpan2D<float>(dvalues, DecodeKeys, DecodeHeads * DecodeDim),
+            new Span2D<float>(dout, 1, DecodeHeads * DecodeDim), DecodeHeads, DecodeHeads, new AttentionOptions());
+        rows.Add(new Row("fused", $"decode H={DecodeHeads} n={DecodeKeys} d={DecodeDim}", 1, Median(Decode),
+            FlopCount.Forward(1, DecodeKeys, DecodeDim, DecodeDim, false, DecodeHeads), 2.0 * DecodeKeys * DecodeHeads * DecodeDim * sizeof(float), Allocated(Decode)));
+
+        string table = Format(rows, m, n, d, fmaPeak, readBandwidth);
+        Console.Write(table);
+        if (save)
+        {
+            string path = SavePath();
+            File.WriteAllText(path, table);
+            Console.WriteLine($"saved {path}");
+        }
+        return 0;
+    }
+
+    private static string Format(List<Row> rows, int m, int n, int d, double fmaPeak, double readBandwidth)
+    {
+        var text = new StringBuilder();
+        var c = CultureInfo.InvariantCulture;
+        text.AppendLine(c, $"# FastKernelAttention quick table");
+        text.AppendLine();
+        text.AppendLine(c, $"CPU: {CpuModel()} ({Environment.ProcessorCount} logical cores), ISA path: {Attention.ActiveIsa}, {RuntimeInformation.FrameworkDescription}, {DateTime.UtcNow:yyyy-MM-dd}");
+        text.AppendLine(c, $"Measured single-core limits: FMA peak {fmaPeak:F1} GFLOP/s (float), read bandwidth {readBandwidth:F1} GB/s.");
+        text.AppendLine(c, $"Shape: m = n = {m}/{n}, d = dv = {d}, float32; GFLOP/s counts 2·m·n·(d + dv) (visible pairs only when causal). Median of ≥ 5 runs after ≥ 0.3 s warm-up.");
+        text.AppendLine();
+        text.AppendLine("| implementation | kernel | threads | median ms | GFLOP/s | % FMA peak | GB/s | % bandwidth | vs reference | bytes allocated |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (Row row in rows)
+        {
+            double gflops = row.Flops / row.Milliseconds / 1e6;
+            Row? reference = rows.Find(r => r.Implementation.StartsWith("reference", StringComparison.Ordinal) && row.Kernel.StartsWith(r.Kernel, StringComparison.Ordinal));
+            string speedup = reference is null || row.Kernel.StartsWith("decode", StringComparison.Ordinal) ? "" :
+                (reference.Milliseconds * (row.Flops / reference.Flops) / row.Milliseconds).ToString("F0", c) + "×";
+            string gbps = row.Bytes > 0 ? (row.Bytes / row.Milliseconds / 1e6).ToString("F1", c) : "";
+            string fraction = row.Bytes > 0 ? (row.Bytes / row.Milliseconds / 1e6 / readBandwidth * 100).ToString("F0", c) + "%" : "";
+            string peak = (gflops / (fmaPeak * row.Threads) * 100).ToString("F0", c) + "%";
+            text.AppendLine(c, $"| {row.Implementation} | {row.Kernel} | {row.Threads} | {row.Milliseconds:F3} | {gflops:F1} | {peak} | {gbps} | {fraction} | {speedup} | {(row.Allocated < 0 ? "n/a" : row.Allocated.ToString(c))} |");
+        }
+        return text.ToString();
+    }
+
+    /// <summary>Median wall time in ms of one call: warm-up by time (tiered JIT needs it), then at least
+    /// <paramref name="minimumRuns"/> samples, each batching enough calls to last ≥ 20 ms.</summary>
+    internal static double Median(Action call, int minimumRuns = 7, double warmupSeconds = 0.3)
+    {
+        var watch = Stopwatch.StartNew();
+        int calls = 0;
+        do { call(); calls++; } while (watch.Elapsed.TotalSeconds < warmupSeconds);
+        watch.Restart();
+        call();
+        double single = Math.Max(watch.Elapsed.TotalMilliseconds, 1e-3);
+        int batch = Math.Max(1, (int)(20 / single));
+        var samples = new double[minimumRuns];
+        for (int s = 0; s < samples.Length; s++)
+        {
+            watch.Restart();
+            for (int b = 0; b < batch; b++) call();
+            samples[s] = watch.Elapsed.TotalMilliseconds / batch;
+        }
+        Array.Sort(samples);
+        return samples[samples.Length / 2];
+    }
+
+    /// <summary>Managed bytes allocated by one steady-state call on this thread.</summary>
+    internal static long Allocated(Action call)
+    {
+        call();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        call();
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    internal static float[] Normal(Random random, int count)
+    {
+        var data = new float[count];
+        for (int i = 0; i < count; i++)
+            data[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+        return data;
+    }
+
+    private static double[,] ToMatrix(float[] data, int rows, int columns)
+    {
+        var matrix = new double[rows, columns];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < columns; j++)
+                matrix[i, j] = data[i * columns + j];
+        return matrix;
+    }
+
+    internal static string CpuModel()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/cpuinfo"))
+            {
+                if (line.StartsWith("model name", StringComparison.Ordinal)) return line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return RuntimeInformation.ProcessArchitecture + " " + (Environment.GetEnvironmentVariable("PROCESSOR_IDENTIFIER") ?? "unknown CPU");
+    }
+
+    /// <summary>bench/results/&lt;cpu-slug&gt;/&lt;date&gt;-quick.md under the repository root.</summary>
+    private static string SavePath()
+    {
+        string directory = AppContext.BaseDirectory;
+        while (directory.Length > 0 && !File.Exists(Path.Combine(directory, "FastKernelAttention.sln")))
+            directory = Path.GetDirectoryName(directory) ?? "";
+        if (directory.Length == 0) directory = Directory.GetCurrentDirectory();
+        var slug = new StringBuilder();
+        foreach (char ch in CpuModel().ToLowerInvariant()) slug.Append(char.IsAsciiLetterOrDigit(ch) ? ch : '-');
+        string folder = Path.Combine(directory, "bench", "results", slug.ToString().Trim('-'));
+        Directory.CreateDirectory(folder);
+        return Path.Combine(folder, $"{DateTime.UtcNow:yyyy-MM-dd}-quick.md");
+    }
+}
