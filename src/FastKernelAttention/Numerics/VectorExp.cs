@@ -18,10 +18,10 @@ namespace FastKernelAttention.Numerics;
 /// </remarks>
 internal static class VectorExp
 {
-    private const float FloatUnderflow = -87.33654475f;      // ln 2^-126
+    private const float FloatUnderflow = -87.33654f;         // the float just above ln 2^-126 = −87.33654475: e^x is normal from here
     private const float FloatClamp = -87.5f;                 // keeps k + 127 >= 1
     private const float FloatRoundBias = 12583039f;          // 1.5·2^23 + 127
-    private const double DoubleUnderflow = -708.3964185322641; // ln 2^-1022
+    private const double DoubleUnderflow = -708.3964185322641; // ln 2^-1022 rounded to double: e^x is normal from here
     private const double DoubleClamp = -708.5;                 // keeps k + 1023 >= 1
     private const double DoubleRoundBias = 6755399441056767.0; // 1.5·2^52 + 1023
 
