@@ -572,49 +572,38 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 TVec p1 = TOps.Load(y + w);
                 TVec p2 = Wide ? TOps.Load(y + 2 * w) : default;
                 TVec p3 = Wide ? TOps.Load(y + 3 * w) : default;
-                for (int column = 0; column < 4; column++)
+                // Keep the old value in lanes where the key is masked (limit < key).
+                TVec b = TOps.BroadcastFrom(v);
+                a00 = MaskedMultiplyAdd(b, p0, a00, limit0, key);
+                a01 = MaskedMultiplyAdd(b, p1, a01, limit1, key);
+                if (Wide)
                 {
-                    TVec b = TOps.BroadcastFrom(v + column);
-                    // Keep the old value in lanes where the key is masked (limit < key).
-                    switch (column)
-                    {
-                        case 0:
-                            a00 = TOps.SelectLessThan(limit0, key, a00, TOps.MultiplyAdd(b, p0, a00));
-                            a01 = TOps.SelectLessThan(limit1, key, a01, TOps.MultiplyAdd(b, p1, a01));
-                            if (Wide)
-                            {
-                                a02 = TOps.SelectLessThan(limit2, key, a02, TOps.MultiplyAdd(b, p2, a02));
-                                a03 = TOps.SelectLessThan(limit3, key, a03, TOps.MultiplyAdd(b, p3, a03));
-                            }
-                            break;
-                        case 1:
-                            a10 = TOps.SelectLessThan(limit0, key, a10, TOps.MultiplyAdd(b, p0, a10));
-                            a11 = TOps.SelectLessThan(limit1, key, a11, TOps.MultiplyAdd(b, p1, a11));
-                            if (Wide)
-                            {
-                                a12 = TOps.SelectLessThan(limit2, key, a12, TOps.MultiplyAdd(b, p2, a12));
-                                a13 = TOps.SelectLessThan(limit3, key, a13, TOps.MultiplyAdd(b, p3, a13));
-                            }
-                            break;
-                        case 2:
-                            a20 = TOps.SelectLessThan(limit0, key, a20, TOps.MultiplyAdd(b, p0, a20));
-                            a21 = TOps.SelectLessThan(limit1, key, a21, TOps.MultiplyAdd(b, p1, a21));
-                            if (Wide)
-                            {
-                                a22 = TOps.SelectLessThan(limit2, key, a22, TOps.MultiplyAdd(b, p2, a22));
-                                a23 = TOps.SelectLessThan(limit3, key, a23, TOps.MultiplyAdd(b, p3, a23));
-                            }
-                            break;
-                        default:
-                            a30 = TOps.SelectLessThan(limit0, key, a30, TOps.MultiplyAdd(b, p0, a30));
-                            a31 = TOps.SelectLessThan(limit1, key, a31, TOps.MultiplyAdd(b, p1, a31));
-                            if (Wide)
-                            {
-                                a32 = TOps.SelectLessThan(limit2, key, a32, TOps.MultiplyAdd(b, p2, a32));
-                                a33 = TOps.SelectLessThan(limit3, key, a33, TOps.MultiplyAdd(b, p3, a33));
-                            }
-                            break;
-                    }
+                    a02 = MaskedMultiplyAdd(b, p2, a02, limit2, key);
+                    a03 = MaskedMultiplyAdd(b, p3, a03, limit3, key);
+                }
+                b = TOps.BroadcastFrom(v + 1);
+                a10 = MaskedMultiplyAdd(b, p0, a10, limit0, key);
+                a11 = MaskedMultiplyAdd(b, p1, a11, limit1, key);
+                if (Wide)
+                {
+                    a12 = MaskedMultiplyAdd(b, p2, a12, limit2, key);
+                    a13 = MaskedMultiplyAdd(b, p3, a13, limit3, key);
+                }
+                b = TOps.BroadcastFrom(v + 2);
+                a20 = MaskedMultiplyAdd(b, p0, a20, limit0, key);
+                a21 = MaskedMultiplyAdd(b, p1, a21, limit1, key);
+                if (Wide)
+                {
+                    a22 = MaskedMultiplyAdd(b, p2, a22, limit2, key);
+                    a23 = MaskedMultiplyAdd(b, p3, a23, limit3, key);
+                }
+                b = TOps.BroadcastFrom(v + 3);
+                a30 = MaskedMultiplyAdd(b, p0, a30, limit0, key);
+                a31 = MaskedMultiplyAdd(b, p1, a31, limit1, key);
+                if (Wide)
+                {
+                    a32 = MaskedMultiplyAdd(b, p2, a32, limit2, key);
+                    a33 = MaskedMultiplyAdd(b, p3, a33, limit3, key);
                 }
             }
         }
@@ -623,6 +612,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         StoreRow(accumulator + 2 * lanes, a20, a21, a22, a23);
         StoreRow(accumulator + 3 * lanes, a30, a31, a32, a33);
     }
+
+    /// <summary>b·p + acc in the lanes that see the key, acc where it is masked (limit &lt; key).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec MaskedMultiplyAdd(TVec b, TVec p, TVec accumulator, TVec limit, TVec key) =>
+        TOps.SelectLessThan(limit, key, accumulator, TOps.MultiplyAdd(b, p, accumulator));
 
     /// <summary>One value column (the dv remainder), vector by vector.</summary>
     private static void Accumulate1<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities,
@@ -639,8 +633,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             T* y = probabilities + lane;
             for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
             {
-                TVec product = TOps.MultiplyAdd(TOps.BroadcastFrom(v), TOps.Load(y), sum);
-                sum = TMasked.Value ? TOps.SelectLessThan(limit, TOps.Broadcast(T.CreateTruncating(tileStart + j)), sum, product) : product;
+                sum = TMasked.Value
+                    ? MaskedMultiplyAdd(TOps.BroadcastFrom(v), TOps.Load(y), sum, limit, TOps.Broadcast(T.CreateTruncating(tileStart + j)))
+                    : TOps.MultiplyAdd(TOps.BroadcastFrom(v), TOps.Load(y), sum);
             }
             TOps.Store(sum, accumulator + lane);
         }
