@@ -63,6 +63,43 @@ internal static unsafe class NativeArguments
         return FkaStatus.Ok;
     }
 
+    /// <summary>A vector of <paramref name="length"/> elements: NULL is an error (FKA_ERR_NULL_POINTER) unless it is
+    /// <paramref name="optional"/> or empty. The length is an int already checked, so its byte extent fits.</summary>
+    public static int Vector(string function, string name, void* pointer, int length, bool optional)
+    {
+        if (pointer == null && length > 0 && !optional)
+            return LastError.Set(FkaStatus.NullPointer, $"{function}: {name} is NULL but has {length} elements.");
+        return FkaStatus.Ok;
+    }
+
+    /// <summary>A workspace: workspace_bytes ≥ 0 (FKA_ERR_WORKSPACE) and a pointer when it is positive (FKA_ERR_NULL_POINTER).</summary>
+    public static int Workspace(string function, void* workspace, long workspaceBytes)
+    {
+        if (workspaceBytes < 0)
+            return LastError.Set(FkaStatus.Workspace, $"{function}: workspace_bytes must not be negative, got {workspaceBytes}.");
+        if (workspace == null && workspaceBytes > 0)
+            return LastError.Set(FkaStatus.NullPointer, $"{function}: workspace is NULL but workspace_bytes = {workspaceBytes}.");
+        return FkaStatus.Ok;
+    }
+
+    /// <summary>
+    /// No output may share memory with an input or with an earlier output: <paramref name="extents"/> lists the inputs
+    /// first, then the outputs from index <paramref name="firstOutput"/> on (the workspace counts as an output). Inputs may
+    /// overlap each other. Returns FKA_ERR_ARGUMENT naming the two arguments.
+    /// </summary>
+    public static int NoOverlap(string function, ReadOnlySpan<Extent> extents, ReadOnlySpan<string> names, int firstOutput)
+    {
+        for (int output = firstOutput; output < extents.Length; output++)
+        {
+            for (int other = 0; other < output; other++)
+            {
+                if (extents[output].Overlaps(in extents[other]))
+                    return LastError.Set(FkaStatus.Argument, $"{function}: {names[output]} overlaps {names[other]}: outputs must not share memory with any input or with each other.");
+            }
+        }
+        return FkaStatus.Ok;
+    }
+
     /// <summary>Reads the options struct (NULL = defaults) into <see cref="AttentionOptions"/>.</summary>
     public static int Options(string function, FkaAttentionOptions* native, out AttentionOptions options)
     {
@@ -113,4 +150,25 @@ internal static unsafe class NativeArguments
         string kind = status == FkaStatus.Internal ? exception.GetType().Name + ": " : "";
         return LastError.Set(status, $"{function}: {kind}{exception.Message}");
     }
+}
+
+/// <summary>The bytes [Start, End) that a matrix or vector argument spans (empty when it has no elements or is NULL), for the
+/// overlap checks. Built only from arguments whose extents were checked (no overflow).</summary>
+internal readonly unsafe struct Extent
+{
+    public readonly nuint Start, End;
+
+    /// <summary>A matrix of <paramref name="rows"/> × <paramref name="width"/> elements with a row pitch in elements.</summary>
+    public Extent(void* pointer, int rows, int width, int pitch, int elementSize)
+    {
+        if (pointer == null || rows <= 0 || width <= 0) return;
+        Start = (nuint)pointer;
+        End = Start + (nuint)((((long)rows - 1) * pitch + width) * elementSize);
+    }
+
+    /// <summary>A vector of <paramref name="length"/> elements.</summary>
+    public static Extent Vector(void* pointer, long length, int elementSize) => new(pointer, length > 0 ? 1 : 0, (int)Math.Min(length, int.MaxValue), 0, elementSize);
+
+    /// <summary>Whether both are non-empty and share at least one byte.</summary>
+    public bool Overlaps(in Extent other) => Start < End && other.Start < other.End && Start < other.End && other.Start < End;
 }

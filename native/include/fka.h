@@ -24,9 +24,10 @@
  *   With options.max_threads > 1 (or -1) one call also uses worker threads of its own; the result is bitwise identical
  *   for every thread count.
  *
- * Estimators (Nadaraya-Watson predict and bandwidth selection, posterior mean/variance, particle step) will join this ABI
- * as fka_<estimator>_<verb>_f32/_f64 with their own fka_<estimator>_options struct (struct_size first); they will use the
- * same status codes, the same pitch and size conventions and fka_last_error_message().
+ * Estimators join this ABI as fka_<estimator>_<verb>_f32/_f64 with the same status codes, the same pitch and size
+ * conventions and fka_last_error_message(): Nadaraya-Watson predict, cross-validation score and bandwidth selection
+ * (fka_nw_*, below). Their calls run on the calling thread and take no options struct (the managed API has no options);
+ * an estimator that gains options will get one (struct_size first), as fka_attention_options.
  *
  * The mathematics (MATH.md section 1-3): for query i of head h, s_ij is the logit of key j, O_i = sum_j softmax_j(s_ij) v_j
  * over the visible keys j, LSE_i = log(e^{s0} + sum_j e^{s_ij}) with the optional sink logit s0.
@@ -60,12 +61,15 @@ extern "C" {
 typedef int32_t fka_status;
 #define FKA_OK                0  /* success */
 #define FKA_ERR_NULL_POINTER  1  /* a required pointer is NULL (or workspace is NULL with workspace_bytes > 0) */
-#define FKA_ERR_SHAPE         2  /* a size is negative, or zero where it must be positive (head_dim, head counts); a pitch
-                                    is negative or smaller than its row width; kv_head_count does not divide head_count */
+#define FKA_ERR_SHAPE         2  /* a size is negative, or zero where it must be positive (head_dim, head counts,
+                                    dimension, response_count), or too small (sample_count for cross-validation and
+                                    selection); a pitch is negative or smaller than its row width; kv_head_count does not
+                                    divide head_count; bandwidth_count is neither 1 nor the dimension */
 #define FKA_ERR_ARGUMENT      3  /* an invalid option or value: struct_size, kernel, scale, bandwidth (NaN, or not finite
-                                    and positive for the Gaussian kernel), NaN or +inf sink logits, a sink given both ways,
-                                    max_threads < -1, reserved != 0, or an output overlapping an input or the other output */
-#define FKA_ERR_WORKSPACE     4  /* workspace_bytes is negative or smaller than fka_workspace_size_* returns */
+                                    and positive for the Gaussian kernel and every Nadaraya-Watson bandwidth), NaN or +inf
+                                    sink logits or sample log-weights, a sink given both ways, max_threads < -1,
+                                    reserved != 0, or an output overlapping an input or another output */
+#define FKA_ERR_WORKSPACE     4  /* workspace_bytes is negative or smaller than the matching *_workspace_size_* returns */
 #define FKA_ERR_OVERFLOW      5  /* a size, pitch or size product exceeds INT32_MAX, or a byte extent overflows int64 */
 #define FKA_ERR_OUT_OF_MEMORY 6  /* scratch memory could not be allocated (pass a workspace to avoid any allocation) */
 #define FKA_ERR_INTERNAL      99 /* an unexpected failure inside the library: a bug, please report the message */
@@ -269,6 +273,159 @@ FKA_API fka_status fka_workspace_size_f32(int64_t head_dim, int64_t value_dim, i
 /* fka_workspace_size_f32 for the double-precision calls. */
 FKA_API fka_status fka_workspace_size_f64(int64_t head_dim, int64_t value_dim, int64_t key_count,
     int64_t head_count, int64_t kv_head_count, const fka_attention_options *options, int64_t *bytes);
+
+/* ---- Nadaraya-Watson regression (MATH.md section 6) ------------------------------------------------------------------
+ *
+ * g(x_i) = sum_j w_ij Y_j with w_ij = softmax_j( -sum_k (x_ik - X_jk)^2 / (2 h_k^2) + log pi_j ): Gaussian-kernel attention
+ * with the queries x, keys X and values Y (m = query_count, n = sample_count, d = dimension, p = response_count):
+ *   queries   m x d (pitch queries_pitch),     samples   n x d (pitch samples_pitch),
+ *   responses n x p (pitch responses_pitch),   output  m x p (pitch output_pitch, written),
+ *   bandwidths: bandwidth_count = 1 (one h for every dimension) or d (h_k per dimension) values, each finite and > 0.
+ *   sample_log_weights: NULL (every pi_j = 1) or n values log pi_j added to the logits; -inf drops sample j, NaN and +inf
+ *     are rejected.
+ * Optional diagnostics from the same fused pass (NULL: not computed; otherwise written):
+ *   log_sum_exp           m values: LSE_i = log sum_j pi_j exp(-sum_k (x_ik - X_jk)^2 / (2 h_k^2)), the true value;
+ *   effective_sample_size m values: ESS_i = 1 / sum_j w_ij^2 in [1, n] (one more LSE-only pass);
+ *   entropy               m values: H_i = -sum_j w_ij log w_ij;
+ *   local_variance        m x p (pitch local_variance_pitch; ignored when NULL): sum_j w_ij Y_jc^2 - g_ic^2, clamped >= 0.
+ * A row with no visible sample (n = 0, or every pi_j = 0) gives g = 0, LSE = -inf, ESS = 0, H = 0, variance 0. A NaN in a
+ * query row makes only that row NaN.
+ * Sizes: m >= 0 (0 is a no-op), n >= 0, d >= 1, p >= 1; bandwidth_count 1 or d (else FKA_ERR_SHAPE). No output may
+ * overlap an input or another output (FKA_ERR_ARGUMENT).
+ *
+ * Checks run in this order, and the first failure is returned: sizes (SHAPE, OVERFLOW) and bandwidth_count (SHAPE), then
+ * queries, samples, responses, output, local_variance (when not NULL) each: pitch (SHAPE, OVERFLOW), byte extent
+ * (OVERFLOW), pointer (NULL_POINTER); bandwidths (NULL_POINTER); workspace_bytes (WORKSPACE) and workspace
+ * (NULL_POINTER); overlaps (ARGUMENT); the workspace size (WORKSPACE: below what fka_nw_predict_workspace_size_* returns
+ * for these sizes and these NULL / non-NULL optional arguments); the values of bandwidths and sample_log_weights
+ * (ARGUMENT).
+ *
+ * Returns FKA_OK, FKA_ERR_NULL_POINTER, FKA_ERR_SHAPE, FKA_ERR_ARGUMENT, FKA_ERR_OVERFLOW, FKA_ERR_OUT_OF_MEMORY (its
+ * scratch memory comes from the C heap; pass a workspace to avoid that) or FKA_ERR_INTERNAL. */
+FKA_API fka_status fka_nw_predict_f32(
+    int64_t query_count, int64_t sample_count, int64_t dimension, int64_t response_count,
+    const float *queries, int64_t queries_pitch,
+    const float *samples, int64_t samples_pitch,
+    const float *responses, int64_t responses_pitch,
+    const float *bandwidths, int64_t bandwidth_count,
+    const float *sample_log_weights,
+    float *output, int64_t output_pitch,
+    float *log_sum_exp, float *effective_sample_size, float *entropy,
+    float *local_variance, int64_t local_variance_pitch);
+
+/* fka_nw_predict_f32 in double precision. */
+FKA_API fka_status fka_nw_predict_f64(
+    int64_t query_count, int64_t sample_count, int64_t dimension, int64_t response_count,
+    const double *queries, int64_t queries_pitch,
+    const double *samples, int64_t samples_pitch,
+    const double *responses, int64_t responses_pitch,
+    const double *bandwidths, int64_t bandwidth_count,
+    const double *sample_log_weights,
+    double *output, int64_t output_pitch,
+    double *log_sum_exp, double *effective_sample_size, double *entropy,
+    double *local_variance, int64_t local_variance_pitch);
+
+/* fka_nw_predict_f32 with caller-owned scratch memory: workspace (any alignment, not overlapping any argument) of
+ * workspace_bytes >= fka_nw_predict_workspace_size_f32(query_count, sample_count, dimension, response_count,
+ * bandwidth_count, sample_log_weights != NULL, effective_sample_size != NULL, entropy != NULL, local_variance != NULL).
+ * With it the call allocates nothing. Additionally returns FKA_ERR_WORKSPACE (too small or negative) and
+ * FKA_ERR_NULL_POINTER (NULL with workspace_bytes > 0). */
+FKA_API fka_status fka_nw_predict_ws_f32(
+    int64_t query_count, int64_t sample_count, int64_t dimension, int64_t response_count,
+    const float *queries, int64_t queries_pitch,
+    const float *samples, int64_t samples_pitch,
+    const float *responses, int64_t responses_pitch,
+    const float *bandwidths, int64_t bandwidth_count,
+    const float *sample_log_weights,
+    float *output, int64_t output_pitch,
+    float *log_sum_exp, float *effective_sample_size, float *entropy,
+    float *local_variance, int64_t local_variance_pitch,
+    void *workspace, int64_t workspace_bytes);
+
+/* fka_nw_predict_ws_f32 in double precision (size from fka_nw_predict_workspace_size_f64). */
+FKA_API fka_status fka_nw_predict_ws_f64(
+    int64_t query_count, int64_t sample_count, int64_t dimension, int64_t response_count,
+    const double *queries, int64_t queries_pitch,
+    const double *samples, int64_t samples_pitch,
+    const double *responses, int64_t responses_pitch,
+    const double *bandwidths, int64_t bandwidth_count,
+    const double *sample_log_weights,
+    double *output, int64_t output_pitch,
+    double *log_sum_exp, double *effective_sample_size, double *entropy,
+    double *local_variance, int64_t local_variance_pitch,
+    void *workspace, int64_t workspace_bytes);
+
+/* Writes to *bytes the workspace of a fka_nw_predict_ws_f32 call with these sizes; the four flags (non-zero = yes) say
+ * whether sample log-weights are passed and which of ESS, entropy and local variance are wanted. Sizes as
+ * fka_nw_predict_f32. bytes must not be NULL; *bytes is 0 on failure.
+ * Returns FKA_OK, FKA_ERR_NULL_POINTER, FKA_ERR_SHAPE or FKA_ERR_OVERFLOW (a size above INT32_MAX, or more than 2 GiB). */
+FKA_API fka_status fka_nw_predict_workspace_size_f32(int64_t query_count, int64_t sample_count, int64_t dimension,
+    int64_t response_count, int64_t bandwidth_count, int32_t weighted, int32_t effective_sample_size, int32_t entropy,
+    int32_t local_variance, int64_t *bytes);
+
+/* fka_nw_predict_workspace_size_f32 for fka_nw_predict_ws_f64. */
+FKA_API fka_status fka_nw_predict_workspace_size_f64(int64_t query_count, int64_t sample_count, int64_t dimension,
+    int64_t response_count, int64_t bandwidth_count, int32_t weighted, int32_t effective_sample_size, int32_t entropy,
+    int32_t local_variance, int64_t *bytes);
+
+/* Leave-one-out least-squares cross-validation score, written to *score (a double for both precisions):
+ *   CV(h) = (1/n) sum_i sum_c (Y_ic - g_-i(X_i)_c)^2,
+ * where g_-i is the estimate from every sample but i (self-attention with the diagonal masked, one fused pass, summed in
+ * double). samples n x d, responses n x p, bandwidths as fka_nw_predict_f32. Sizes: n >= 1, d >= 1, p >= 1. n = 1, or NaN
+ * in the data, gives *score = NaN (and FKA_OK). score must not be NULL nor overlap an input; it is written only on success.
+ * Checks: sizes (SHAPE, OVERFLOW), samples and responses (pitch, extent, pointer), bandwidths (NULL_POINTER), score
+ * (NULL_POINTER), workspace (ws variant: WORKSPACE, NULL_POINTER), overlaps (ARGUMENT), workspace size (WORKSPACE),
+ * bandwidth values (ARGUMENT).
+ * Returns FKA_OK, FKA_ERR_NULL_POINTER, FKA_ERR_SHAPE, FKA_ERR_ARGUMENT, FKA_ERR_OVERFLOW, FKA_ERR_OUT_OF_MEMORY or
+ * FKA_ERR_INTERNAL. */
+FKA_API fka_status fka_nw_cross_validation_f32(int64_t sample_count, int64_t dimension, int64_t response_count,
+    const float *samples, int64_t samples_pitch, const float *responses, int64_t responses_pitch,
+    const float *bandwidths, int64_t bandwidth_count, double *score);
+
+/* fka_nw_cross_validation_f32 in double precision. */
+FKA_API fka_status fka_nw_cross_validation_f64(int64_t sample_count, int64_t dimension, int64_t response_count,
+    const double *samples, int64_t samples_pitch, const double *responses, int64_t responses_pitch,
+    const double *bandwidths, int64_t bandwidth_count, double *score);
+
+/* fka_nw_cross_validation_f32 with a caller workspace of at least fka_nw_cross_validation_workspace_size_f32(sample_count,
+ * dimension, response_count, bandwidth_count) bytes: the call allocates nothing. Additionally FKA_ERR_WORKSPACE and
+ * FKA_ERR_NULL_POINTER (NULL workspace with workspace_bytes > 0). */
+FKA_API fka_status fka_nw_cross_validation_ws_f32(int64_t sample_count, int64_t dimension, int64_t response_count,
+    const float *samples, int64_t samples_pitch, const float *responses, int64_t responses_pitch,
+    const float *bandwidths, int64_t bandwidth_count, double *score, void *workspace, int64_t workspace_bytes);
+
+/* fka_nw_cross_validation_ws_f32 in double precision (size from fka_nw_cross_validation_workspace_size_f64). */
+FKA_API fka_status fka_nw_cross_validation_ws_f64(int64_t sample_count, int64_t dimension, int64_t response_count,
+    const double *samples, int64_t samples_pitch, const double *responses, int64_t responses_pitch,
+    const double *bandwidths, int64_t bandwidth_count, double *score, void *workspace, int64_t workspace_bytes);
+
+/* Writes to *bytes the workspace of fka_nw_cross_validation_ws_f32 (sample_count >= 0 here). bytes must not be NULL;
+ * *bytes is 0 on failure. Returns FKA_OK, FKA_ERR_NULL_POINTER, FKA_ERR_SHAPE or FKA_ERR_OVERFLOW. */
+FKA_API fka_status fka_nw_cross_validation_workspace_size_f32(int64_t sample_count, int64_t dimension,
+    int64_t response_count, int64_t bandwidth_count, int64_t *bytes);
+
+/* fka_nw_cross_validation_workspace_size_f32 for fka_nw_cross_validation_ws_f64. */
+FKA_API fka_status fka_nw_cross_validation_workspace_size_f64(int64_t sample_count, int64_t dimension,
+    int64_t response_count, int64_t bandwidth_count, int64_t *bytes);
+
+/* Least-squares leave-one-out bandwidth selection: minimises CV (above) over one common bandwidth (bandwidth_count = 1) or
+ * one per dimension (bandwidth_count = d) and writes the selected bandwidths to bandwidths (its input values are not
+ * read) and CV at them, as stored in float / double, to *cv (NULL: not wanted). The search starts from the normal-reference
+ * rule h0_k = 1.06 sigma_k n^(-1/(d+4)), evaluates the grid h0 2^(k/2), k = -6..6, refines by Brent's method in log h and,
+ * per dimension, continues by BFGS with the exact gradient (coordinate search past 1024 gradient columns); the minimum
+ * is local. Constant responses give CV = 0 and the start; NaN in the data gives the start and CV = NaN (FKA_OK).
+ * Sizes: n >= 2, d >= 1, p >= 1. Outputs are written only on success and must not overlap the inputs (FKA_ERR_ARGUMENT).
+ * Scratch memory comes from the C heap (there is no workspace variant).
+ * Returns FKA_OK, FKA_ERR_NULL_POINTER, FKA_ERR_SHAPE, FKA_ERR_ARGUMENT, FKA_ERR_OVERFLOW (more than 2 GiB of search
+ * memory), FKA_ERR_OUT_OF_MEMORY or FKA_ERR_INTERNAL. */
+FKA_API fka_status fka_nw_select_bandwidth_f32(int64_t sample_count, int64_t dimension, int64_t response_count,
+    const float *samples, int64_t samples_pitch, const float *responses, int64_t responses_pitch,
+    float *bandwidths, int64_t bandwidth_count, double *cv);
+
+/* fka_nw_select_bandwidth_f32 in double precision. */
+FKA_API fka_status fka_nw_select_bandwidth_f64(int64_t sample_count, int64_t dimension, int64_t response_count,
+    const double *samples, int64_t samples_pitch, const double *responses, int64_t responses_pitch,
+    double *bandwidths, int64_t bandwidth_count, double *cv);
 
 #ifdef __cplusplus
 } /* extern "C" */

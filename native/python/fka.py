@@ -6,6 +6,7 @@ rows (results are lists of rows) or 2-D numpy arrays (results are numpy arrays; 
 
     import fka
     out, lse = fka.forward([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]], scale=1.0, return_lse=True)
+    g = fka.nw_predict([[1.0]], [[0.0], [1.0], [2.0]], [[0.0], [1.0], [4.0]], bandwidth=1.0)   # [[1.548137...]]
 
 Errors raise FkaError with .status (an FKA_ERR_* code), .name and the library's message.
 """
@@ -107,6 +108,19 @@ def library():
         size = getattr(lib, "fka_workspace_size_" + suffix)
         size.restype = ctypes.c_int32
         size.argtypes = [_i64] * 5 + [opt, ctypes.POINTER(_i64)]
+        # Nadaraya-Watson: sizes, queries/samples/responses with pitches, bandwidths + count, log-weights, output + pitch,
+        # LSE, ESS, entropy, local variance + pitch (+ workspace, bytes).
+        predict = [_i64] * 4 + [_vp, _i64] * 3 + [_vp, _i64, _vp, _vp, _i64, _vp, _vp, _vp, _vp, _i64]
+        samples = [_i64] * 3 + [_vp, _i64] * 2 + [_vp, _i64, ctypes.POINTER(ctypes.c_double)]
+        i32 = ctypes.c_int32
+        for name, args in (("fka_nw_predict_", predict), ("fka_nw_predict_ws_", predict + [_vp, _i64]),
+                           ("fka_nw_predict_workspace_size_", [_i64] * 5 + [i32] * 4 + [ctypes.POINTER(_i64)]),
+                           ("fka_nw_cross_validation_", samples), ("fka_nw_cross_validation_ws_", samples + [_vp, _i64]),
+                           ("fka_nw_cross_validation_workspace_size_", [_i64] * 4 + [ctypes.POINTER(_i64)]),
+                           ("fka_nw_select_bandwidth_", samples)):
+            function = getattr(lib, name + suffix)
+            function.restype = ctypes.c_int32
+            function.argtypes = args
     _lib = lib
     return lib
 
@@ -261,6 +275,91 @@ def forward(query, key, value, dtype="f64", return_lse=False, **options):
     if not return_lse:
         return result
     return result, (lse[0] if q.numpy else [lse[i] for i in range(m)])
+
+
+def _vector(values, ctype):
+    values = list(map(float, values))
+    return (ctype * max(1, len(values)))(*values)
+
+
+def nw_predict(queries, samples, responses, bandwidth, dtype="f64", sample_log_weights=None, return_diagnostics=False):
+    """Nadaraya-Watson regression (MATH.md section 6): queries m x d, samples n x d, responses n x p -> estimates m x p.
+
+    bandwidth: one h (a number, or a sequence of length 1) or d values h_k (one per dimension).
+    sample_log_weights: None or n values log pi_j (-inf drops a sample).
+    return_diagnostics=True also returns a dict with 'log_sum_exp', 'effective_sample_size', 'entropy' (m values each)
+    and 'local_variance' (m x p), all from the same fused call."""
+    lib = library()
+    ctype = ctypes.c_float if dtype == "f32" else ctypes.c_double
+    x = _Matrix(queries, ctype)
+    xs = _Matrix(samples, ctype, width_hint=x.cols)
+    y = _Matrix(responses, ctype, width_hint=1)
+    m, n, d, p = x.rows, xs.rows, x.cols, y.cols
+    if xs.cols != d and n > 0:
+        raise ValueError("samples must be n x %d (the queries' d), got %d x %d" % (d, xs.rows, xs.cols))
+    if y.rows != n:
+        raise ValueError("responses must have one row per sample (%d), got %d" % (n, y.rows))
+    h = [bandwidth] if isinstance(bandwidth, (int, float)) else list(bandwidth)
+    bandwidths = _vector(h, ctype)
+    weights = None
+    if sample_log_weights is not None:
+        if len(sample_log_weights) != n:
+            raise ValueError("sample_log_weights needs one value per sample (%d), got %d" % (n, len(sample_log_weights)))
+        weights = _vector(sample_log_weights, ctype)
+    as_numpy = x.numpy
+    out, out_ptr = _empty(m, p, ctype, as_numpy)
+    diagnostics = {}
+    pointers = [None, None, None, None]
+    if return_diagnostics:
+        for i, name in enumerate(("log_sum_exp", "effective_sample_size", "entropy")):
+            diagnostics[name], pointers[i] = _empty(1, m, ctype, as_numpy)
+        diagnostics["local_variance"], pointers[3] = _empty(m, p, ctype, as_numpy)
+    _check(getattr(lib, "fka_nw_predict_" + dtype)(
+        m, n, d, p, x.pointer, x.pitch, xs.pointer, xs.pitch, y.pointer, y.pitch, ctypes.addressof(bandwidths), len(h),
+        ctypes.addressof(weights) if weights is not None else None, out_ptr, 0, pointers[0], pointers[1], pointers[2],
+        pointers[3], 0))
+    result = out if as_numpy else _rows(out, m, p)
+    if not return_diagnostics:
+        return result
+    for name in ("log_sum_exp", "effective_sample_size", "entropy"):
+        buffer = diagnostics[name]
+        diagnostics[name] = buffer[0] if as_numpy else [buffer[i] for i in range(m)]
+    if not as_numpy:
+        diagnostics["local_variance"] = _rows(diagnostics["local_variance"], m, p)
+    return result, diagnostics
+
+
+def nw_cross_validation(samples, responses, bandwidth, dtype="f64"):
+    """Leave-one-out CV(h) (MATH.md section 6) of samples n x d and responses n x p at one or d bandwidths."""
+    lib = library()
+    ctype = ctypes.c_float if dtype == "f32" else ctypes.c_double
+    xs = _Matrix(samples, ctype)
+    y = _Matrix(responses, ctype, width_hint=1)
+    if y.rows != xs.rows:
+        raise ValueError("responses must have one row per sample (%d), got %d" % (xs.rows, y.rows))
+    h = [bandwidth] if isinstance(bandwidth, (int, float)) else list(bandwidth)
+    bandwidths = _vector(h, ctype)
+    score = ctypes.c_double()
+    _check(getattr(lib, "fka_nw_cross_validation_" + dtype)(xs.rows, xs.cols, y.cols, xs.pointer, xs.pitch, y.pointer,
+                                                             y.pitch, ctypes.addressof(bandwidths), len(h), ctypes.byref(score)))
+    return score.value
+
+
+def nw_select_bandwidth(samples, responses, per_dimension=False, dtype="f64"):
+    """Least-squares leave-one-out bandwidth selection: returns (bandwidths, CV at them); one bandwidth, or one per
+    dimension with per_dimension=True."""
+    lib = library()
+    ctype = ctypes.c_float if dtype == "f32" else ctypes.c_double
+    xs = _Matrix(samples, ctype)
+    y = _Matrix(responses, ctype, width_hint=1)
+    if y.rows != xs.rows:
+        raise ValueError("responses must have one row per sample (%d), got %d" % (xs.rows, y.rows))
+    count = xs.cols if per_dimension else 1
+    bandwidths = (ctype * max(1, count))()
+    score = ctypes.c_double()
+    _check(getattr(lib, "fka_nw_select_bandwidth_" + dtype)(xs.rows, xs.cols, y.cols, xs.pointer, xs.pitch, y.pointer,
+                                                             y.pitch, ctypes.addressof(bandwidths), count, ctypes.byref(score)))
+    return [bandwidths[k] for k in range(count)], score.value
 
 
 def call_raw(name, *args):

@@ -133,6 +133,30 @@ def main():
     status = fka.call_raw("fka_attention_forward_f32", 1, 1, 0, 1, None, 0, None, 0, None, 0, None, 0, None, None)
     check("head_dim 0", status == fka.FKA_ERR_SHAPE and "head_dim" in fka.last_error_message(), fka.last_error_message())
 
+    # Nadaraya-Watson (MATH.md section 6): X = (0, 1, 2), Y = (0, 1, 4), h = 1 at x = 1, then random data with
+    # per-dimension bandwidths and log-weights against a literal weighted average.
+    g, diag = fka.nw_predict([[1.0]], [[0.0], [1.0], [2.0]], [[0.0], [1.0], [4.0]], bandwidth=1.0, return_diagnostics=True)
+    check("MATH 6 NW", abs(g[0][0] - 1.548137) < 1e-6 and abs(diag["log_sum_exp"][0] - 0.794377) < 1e-6
+          and abs(diag["effective_sample_size"][0] - 2.821613) < 1e-6 and abs(diag["local_variance"][0][0] - 2.440232) < 1e-6,
+          "%s %s" % (g, diag))
+    check("MATH 6 CV(1)", abs(fka.nw_cross_validation([[0.0], [1.0], [2.0]], [[0.0], [1.0], [4.0]], 1.0) - 4.507299) < 1e-6)
+    xq, xs, ys = rand_matrix(rng, 4, 3), rand_matrix(rng, 9, 3), rand_matrix(rng, 9, 2)
+    h, logw = [0.6, 1.1, 0.8], [rng.uniform(-1, 1) for _ in range(9)]
+    got = fka.nw_predict(xq, xs, ys, bandwidth=h, sample_log_weights=logw)
+    want = []
+    for x in xq:
+        w = [math.exp(lw - sum((a - b) ** 2 / (2 * hk ** 2) for a, b, hk in zip(x, s, h))) for s, lw in zip(xs, logw)]
+        want.append([sum(wj * y[c] for wj, y in zip(w, ys)) / sum(w) for c in range(2)])
+    check("nw_predict per-dimension, weighted", max_diff(got, want) <= 1e-12, "diff %g" % max_diff(got, want))
+    hs, cv = fka.nw_select_bandwidth(xs, ys)
+    check("nw_select_bandwidth", hs[0] > 0 and abs(cv - fka.nw_cross_validation(xs, ys, hs)) <= 1e-12 * max(cv, 1.0),
+          "%s %s" % (hs, cv))
+    try:
+        fka.nw_predict([[1.0]], [[0.0]], [[0.0]], bandwidth=float("nan"))
+        check("NW NaN bandwidth raised", False)
+    except fka.FkaError as e:
+        check("NW NaN bandwidth", e.status == fka.FKA_ERR_ARGUMENT and "bandwidth" in e.message, str(e))
+
     print("python: %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 

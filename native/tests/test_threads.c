@@ -1,10 +1,12 @@
-/* 8 host threads call every export at once: valid random calls must match the reference, and each thread's failing calls
- * must leave that thread's own message in fka_last_error_message() while the others keep calling. */
+/* 8 host threads call every export at once (attention, Nadaraya-Watson predict and cross-validation): valid random calls
+ * must match the reference, and each thread's failing calls must leave that thread's own message in
+ * fka_last_error_message() while the others keep calling. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "fka_test.h"
+#include "fka_test_nw.h"
 
 #define THREADS 8
 #define ROUNDS 120
@@ -35,6 +37,14 @@ static void *work(void *arg)
         if (run_case(&c, &rng, why, sizeof why) != 0) {
             char text[600];
             snprintf(text, sizeof text, "thread %d round %d: %s", w->index, round, why);
+            fail(w, text);
+        } else w->passes++;
+
+        /* A Nadaraya-Watson predict or cross-validation call (selection keeps a process-wide counter: not here). */
+        nw_case_t nw = nw_random_case(&rng, precision, (round + w->index) % NW_SELECT);
+        if (nw_run_case(&nw, &rng, why, sizeof why) != 0) {
+            char text[600];
+            snprintf(text, sizeof text, "thread %d round %d: %s: %s", w->index, round, nw_kind_name(nw.kind), why);
             fail(w, text);
         } else w->passes++;
 

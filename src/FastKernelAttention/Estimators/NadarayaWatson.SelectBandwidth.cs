@@ -77,16 +77,18 @@ public static partial class NadarayaWatson
         try
         {
             bool perDimension = bandwidths.Length > 1;
-            double* state = (double*)NativeMemory.Alloc((nuint)(4 * d), sizeof(double));
+            double* state = (double*)NativeMemory.Alloc((nuint)(5 * d), sizeof(double));
             try
             {
                 var u = new Span<double>(state, d);
                 var sigma = new Span<double>(state + d, d);
                 var direction = new Span<double>(state + 2 * d, d);
                 var lastMove = new Span<double>(state + 3 * d, d);
+                var start = new Span<double>(state + 4 * d, d);
                 search.StandardDeviations(sigma);
                 NormalReference(sigma, n, perDimension, u);
                 for (int k = 0; k < d; k++) u[k] = Math.Log(u[k]);
+                u.CopyTo(start);
 
                 // Common multiplier of all bandwidths (the only search for one bandwidth).
                 direction.Fill(1.0);
@@ -96,7 +98,7 @@ public static partial class NadarayaWatson
                     cv = search.LineSearch(u, direction, cv, GridStep, 6);
                     if (perDimension && search.HasGradient)
                     {
-                        cv = search.Bfgs(u, cv, sigma);
+                        cv = search.Bfgs(u, cv, sigma, start);
                     }
                     else if (perDimension)
                     {
@@ -369,8 +371,8 @@ public static partial class NadarayaWatson
         }
 
         /// <summary>Minimises CV over all log h_k by BFGS with the fused gradient and a backtracking (Armijo) line search,
-        /// steps capped at 1 in log h; stops when a step moves no log h_k by more than 1e-7 or CV stops falling.</summary>
-        public readonly double Bfgs(Span<double> u, double current, ReadOnlySpan<double> sigma)
+        /// steps capped at 1 in log h and every log h_k kept within ±MaxLogOffset of <paramref name="origin"/>; stops when a step moves no log h_k by more than 1e-7 or CV stops falling.</summary>
+        public readonly double Bfgs(Span<double> u, double current, ReadOnlySpan<double> sigma, ReadOnlySpan<double> origin)
         {
             int d = _d;
             double* memory = (double*)NativeMemory.Alloc((nuint)(d * d + 6 * d), sizeof(double));
@@ -383,6 +385,8 @@ public static partial class NadarayaWatson
                 var trial = new Span<double>(memory + d * d + 3 * d, d);
                 var s = new Span<double>(memory + d * d + 4 * d, d);
                 var y = new Span<double>(memory + d * d + 5 * d, d);
+                // Dimensions that barely affect CV have tiny, noisy gradients: keep every log h_k within MaxLogOffset of
+                // the normal-reference start (origin), as documented, so that no bandwidth runs off to overflow.
                 double f = EvaluateWithGradient(u, g);
                 if (!double.IsFinite(f)) return current;
                 for (int k = 0; k < d; k++) if (!(sigma[k] > 0)) g[k] = 0; // a constant column does not affect CV
@@ -419,7 +423,8 @@ public static partial class NadarayaWatson
                     bool accepted = false;
                     for (int backtrack = 0; backtrack < 40; backtrack++)
                     {
-                        for (int k = 0; k < d; k++) trial[k] = u[k] + alpha * direction[k];
+                        for (int k = 0; k < d; k++)
+                            trial[k] = Math.Clamp(u[k] + alpha * direction[k], origin[k] - MaxLogOffset, origin[k] + MaxLogOffset);
                         fNew = EvaluateWithGradient(trial, gNew);
                         if (fNew <= f + 1e-4 * alpha * slope) { accepted = true; break; }
                         alpha *= 0.5;
