@@ -8,6 +8,8 @@ namespace FastKernelAttention.Benchmarks;
 /// <c>dotnet run -c Release --project bench/FastKernelAttention.Benchmarks</c>: the quick table (seconds).
 /// Options: <c>--m N --n N --d N --threads N --save</c> (writes bench/results/&lt;cpu&gt;/&lt;date&gt;-quick.md).
 /// <c>-- --bdn [BenchmarkDotNet arguments]</c>: the BenchmarkDotNet suites (e.g. <c>--bdn --filter '*'</c>).
+/// <c>-- --workloads [--threads N] [--save] [--only W1,W4] [--no-reference]</c>: issue 5's workloads W1–W7 against ONNX Runtime
+/// (minutes; --save writes bench/results/&lt;cpu&gt;/summary.json and &lt;date&gt;-workloads.md).
 /// </summary>
 public static class Program
 {
@@ -18,6 +20,12 @@ public static class Program
             string[] rest = Array.FindAll(args, a => a != "--bdn");
             BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest);
             return 0;
+        }
+        if (Array.IndexOf(args, "--workloads") >= 0)
+        {
+            int index = Array.IndexOf(args, "--only");
+            return Workloads.WorkloadTable.Run(Option(args, "--threads", 2), Array.IndexOf(args, "--save") >= 0,
+                index >= 0 && index + 1 < args.Length ? args[index + 1] : null, Array.IndexOf(args, "--no-reference") < 0);
         }
         int m = Option(args, "--m", 1024), n = Option(args, "--n", m), d = Option(args, "--d", 64), threads = Option(args, "--threads", 2);
         return QuickTable.Run(m, n, d, threads, Array.IndexOf(args, "--save") >= 0);

@@ -178,7 +178,7 @@ public static class QuickTable
         return data;
     }
 
-    private static double[,] ToMatrix(float[] data, int rows, int columns)
+    internal static double[,] ToMatrix(float[] data, int rows, int columns)
     {
         var matrix = new double[rows, columns];
         for (int i = 0; i < rows; i++)
@@ -206,7 +206,10 @@ public static class QuickTable
     }
 
     /// <summary>bench/results/&lt;cpu-slug&gt;/&lt;date&gt;-quick.md under the repository root.</summary>
-    private static string SavePath()
+    private static string SavePath() => Path.Combine(ResultsFolder(), $"{DateTime.UtcNow:yyyy-MM-dd}-quick.md");
+
+    /// <summary>bench/results/&lt;cpu-slug&gt;/ under the repository root (created if missing).</summary>
+    internal static string ResultsFolder()
     {
         string directory = AppContext.BaseDirectory;
         while (directory.Length > 0 && !File.Exists(Path.Combine(directory, "FastKernelAttention.sln")))
@@ -216,6 +219,6 @@ public static class QuickTable
         foreach (char ch in CpuModel().ToLowerInvariant()) slug.Append(char.IsAsciiLetterOrDigit(ch) ? ch : '-');
         string folder = Path.Combine(directory, "bench", "results", slug.ToString().Trim('-'));
         Directory.CreateDirectory(folder);
-        return Path.Combine(folder, $"{DateTime.UtcNow:yyyy-MM-dd}-quick.md");
+        return folder;
     }
 }

@@ -38,9 +38,9 @@ public class AttentionBenchmarks
         output = new float[n * d];
         scores = new float[n];
         difference = new float[d];
-        queryD = ToMatrix(query, n, d);
-        keyD = ToMatrix(key, n, d);
-        valueD = ToMatrix(value, n, d);
+        queryD = QuickTable.ToMatrix(query, n, d);
+        keyD = QuickTable.ToMatrix(key, n, d);
+        valueD = QuickTable.ToMatrix(value, n, d);
     }
 
     [Benchmark(Baseline = true)]
@@ -68,13 +68,4 @@ public class AttentionBenchmarks
     public void FusedTwoThreads() => Attention.Forward(new ReadOnlySpan2D<float>(query, Length, HeadDim), new ReadOnlySpan2D<float>(key, Length, HeadDim),
         new ReadOnlySpan2D<float>(value, Length, HeadDim), new Span2D<float>(output, Length, HeadDim),
         new AttentionOptions { Kernel = Kernel, Bandwidth = Kernel == AttentionKernel.Gaussian ? Bandwidth : 0, Causal = Causal, MaxDegreeOfParallelism = 2 });
-
-    private static double[,] ToMatrix(float[] data, int rows, int columns)
-    {
-        var matrix = new double[rows, columns];
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < columns; j++)
-                matrix[i, j] = data[i * columns + j];
-        return matrix;
-    }
 }

@@ -1,0 +1,370 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using CommunityToolkit.HighPerformance;
+using FastKernelAttention.Reference;
+
+namespace FastKernelAttention.Benchmarks.Workloads;
+
+/// <summary>
+/// <c>--workloads</c>: issue 5's workloads W1–W7 with our kernel ("fka"), ONNX Runtime, the plain TensorPrimitives version
+/// and the naive double reference, on 1 thread and on <c>--threads N</c>. Reports median ms, GFLOP/s (4·Lq·Lk·d·H, visible
+/// pairs when causal), GB/s of K and V read for decode, and fractions of the FMA peak and read bandwidth measured here on
+/// the same number of threads. <c>--save</c> writes bench/results/&lt;cpu&gt;/summary.json and &lt;date&gt;-workloads.md.
+/// </summary>
+public static class WorkloadTable
+{
+    /// <summary>One measurement; <paramref name="MaxAbsDiff"/> is against the reference (fka), or against fka (the others).</summary>
+    private sealed record Result(Workload Workload, string Impl, string Variant, int Threads, double Milliseconds, int Runs,
+        double? MaxAbsDiff, long Allocated)
+    {
+        public double Gflops => Workload.Flops / Milliseconds / 1e6;
+
+        public double? Gbps => Workload.Decode ? Workload.KeyValueBytes / Milliseconds / 1e6 : null;
+    }
+
+    private const int FastRuns = 7, SlowRuns = 3;
+
+    /// <param name="threads">N for the multi-threaded rows (1 runs single-threaded rows only).</param>
+    /// <param name="save">Write summary.json and the markdown table under bench/results/&lt;cpu&gt;/.</param>
+    /// <param name="only">Comma-separated workload id prefixes (e.g. "W1,W4"), or null for all.</param>
+    /// <param name="withReference">Also time the naive double reference (seconds per call on the large workloads).</param>
+    public static int Run(int threads, bool save, string? only, bool withReference)
+    {
+        threads = Math.Max(1, threads);
+        int[] threadCounts = threads == 1 ? [1] : [1, threads];
+        string loadBefore = LoadAverage();
+        Console.WriteLine($"Load average before: {loadBefore}. Measuring the roofline…");
+        var fmaPeak = new Dictionary<int, double>();
+        var readBandwidth = new Dictionary<int, double>();
+        foreach (int t in threadCounts)
+        {
+            fmaPeak[t] = Roofline.FmaPeakGflops(t);
+            readBandwidth[t] = Roofline.ReadBandwidthGBps(t);
+        }
+
+        string? ortVersion = OnnxRuntimeBaseline.Version;
+        if (ortVersion is null) Console.WriteLine($"ONNX Runtime did not load: {OnnxRuntimeBaseline.LoadError}");
+
+        var selected = Workload.All.Where(w => only is null
+            || only.Split(',', StringSplitOptions.RemoveEmptyEntries).Any(p => w.Id.StartsWith(p.Trim(), StringComparison.OrdinalIgnoreCase))).ToList();
+        var results = new List<Result>();
+        var others = new Dictionary<Workload, string>();
+        var watch = Stopwatch.StartNew();
+        foreach (Workload workload in selected)
+        {
+            Console.WriteLine($"{workload.Id} ({workload.Shape}) at {watch.Elapsed.TotalSeconds:F0} s…");
+            (long busy, long self) = CpuTicks();
+            double start = watch.Elapsed.TotalSeconds;
+            Measure(workload, threadCounts, withReference, ortVersion is not null, results);
+            (long busyAfter, long selfAfter) = CpuTicks();
+            // Clock ticks (USER_HZ = 100 on Linux) that other processes ran while this workload was measured, per second.
+            others[workload] = busy < 0 ? "?" : ((busyAfter - busy - (selfAfter - self)) / 100.0 / (watch.Elapsed.TotalSeconds - start) * 100)
+                .ToString("F0", CultureInfo.InvariantCulture) + "%";
+        }
+
+        string table = Format(results, others, threadCounts, fmaPeak, readBandwidth, ortVersion, loadBefore, LoadAverage());
+        Console.Write(table);
+        if (save)
+        {
+            string folder = QuickTable.ResultsFolder();
+            string markdown = Path.Combine(folder, $"{DateTime.UtcNow:yyyy-MM-dd}-workloads.md");
+            File.WriteAllText(markdown, table);
+            string json = Path.Combine(folder, "summary.json");
+            File.WriteAllText(json, Json(results));
+            Console.WriteLine($"saved {markdown} and {json}");
+        }
+        return 0;
+    }
+
+    private static void Measure(Workload w, int[] threadCounts, bool withReference, bool withOnnxRuntime, List<Result> results)
+    {
+        int h = w.Heads, hkv = w.KeyValueHeads, lq = w.QueryLength, lk = w.KeyLength, d = w.HeadDim;
+        var random = new Random(5);
+        float[] q = QuickTable.Normal(random, lq * h * d), k = QuickTable.Normal(random, lk * hkv * d), v = QuickTable.Normal(random, lk * hkv * d);
+        var o = new float[lq * h * d];
+
+        // Ours: one call per thread count on the token-major tensors; the result is bitwise the same for every count.
+        foreach (int t in threadCounts)
+        {
+            var options = new AttentionOptions
+            {
+                Kernel = w.Gaussian ? AttentionKernel.Gaussian : AttentionKernel.Dot,
+                Bandwidth = w.Gaussian ? w.Bandwidth : 0,
+                Causal = w.Causal,
+                MaxDegreeOfParallelism = t,
+            };
+            void Fka() => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<float>(k, lk, hkv * d),
+                new ReadOnlySpan2D<float>(v, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
+            results.Add(new Result(w, "fka", "Attention.ForwardMultiHead", t, QuickTable.Median(Fka, FastRuns), FastRuns, null, QuickTable.Allocated(Fka)));
+        }
+        float[] ours = (float[])o.Clone();
+
+        if (withOnnxRuntime)
+        {
+            foreach (OnnxRuntimePlan plan in OnnxRuntimeBaseline.Plans(w, q, k, v))
+            {
+                using (plan)
+                {
+                    foreach (int t in threadCounts)
+                    {
+                        using OnnxRuntimeSession session = plan.Open(t);
+                        Array.Clear(plan.Output);
+                        session.Run(); // verify before timing
+                        double diff = MaxAbsDiff(plan.Output, ours);
+                        results.Add(new Result(w, "onnxruntime", plan.Variant, t, QuickTable.Median(session.Run, FastRuns), FastRuns, diff,
+                            QuickTable.Allocated(session.Run)));
+                    }
+                }
+            }
+        }
+
+        // The plain TensorPrimitives version works on one contiguous head at a time: give it head-major copies.
+        {
+            float[] qh = OnnxRuntimeBaseline.HeadMajor(q, lq, h, d), kh = OnnxRuntimeBaseline.HeadMajor(k, lk, hkv, d);
+            float[] vh = OnnxRuntimeBaseline.HeadMajor(v, lk, hkv, d), oh = new float[qh.Length];
+            var scores = new float[lk];
+            var difference = new float[d];
+            float factor = w.Gaussian ? (float)(0.5 / (w.Bandwidth * w.Bandwidth)) : (float)(1 / Math.Sqrt(d));
+            int group = h / hkv;
+            void Plain()
+            {
+                for (int head = 0; head < h; head++)
+                {
+                    int kvHead = head / group;
+                    TensorPrimitivesAttention.Forward(qh.AsSpan(head * lq * d, lq * d), kh.AsSpan(kvHead * lk * d, lk * d),
+                        vh.AsSpan(kvHead * lk * d, lk * d), oh.AsSpan(head * lq * d, lq * d), lq, lk, d, d, w.Gaussian, factor, w.Causal,
+                        scores, difference);
+                }
+            }
+            Plain();
+            double diff = MaxAbsDiff(OnnxRuntimeBaseline.HeadMajor(ours, lq, h, d), oh);
+            results.Add(new Result(w, "tensorprimitives", "per head and query row (head-major copies)", 1,
+                QuickTable.Median(Plain, SlowRuns), SlowRuns, diff, QuickTable.Allocated(Plain)));
+        }
+
+        if (withReference)
+        {
+            double[,] qd = ToMatrix(q, lq, h * d), kd = ToMatrix(k, lk, hkv * d), vd = ToMatrix(v, lk, hkv * d);
+            var options = new ReferenceOptions
+            {
+                Kernel = w.Gaussian ? ReferenceKernel.Gaussian : ReferenceKernel.Dot,
+                Bandwidth = w.Gaussian ? w.Bandwidth : 1,
+                Causal = w.Causal,
+            };
+            double[,] expected = new double[0, 0];
+            void Naive() => expected = NaiveAttention.ForwardMultiHead(qd, kd, vd, h, hkv, options).Output;
+            (double ms, int runs) = SlowMedian(Naive);
+            double diff = 0;
+            for (int i = 0; i < lq; i++)
+                for (int c = 0; c < h * d; c++)
+                    diff = Math.Max(diff, Math.Abs(ours[i * h * d + c] - expected[i, c]));
+            // The reference row carries fka's error against it; fka's rows leave the column to it.
+            results.Add(new Result(w, "reference", "naive double, materialises S and P per head", 1, ms, runs, diff, -1));
+        }
+        GC.Collect();
+    }
+
+    /// <summary>The naive reference takes seconds per call: median of 3 calls without warm-up, or the first call alone when
+    /// it took more than 4 s (JIT is well under 1% of that).</summary>
+    private static (double Milliseconds, int Runs) SlowMedian(Action call)
+    {
+        var watch = Stopwatch.StartNew();
+        call();
+        double first = watch.Elapsed.TotalMilliseconds;
+        if (first > 4000) return (first, 1);
+        var samples = new double[SlowRuns];
+        for (int s = 0; s < samples.Length; s++)
+        {
+            watch.Restart();
+            call();
+            samples[s] = watch.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(samples);
+        return (samples[samples.Length / 2], SlowRuns);
+    }
+
+    private static double MaxAbsDiff(float[] a, float[] b)
+    {
+        double max = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            double diff = Math.Abs((double)a[i] - b[i]);
+            if (double.IsNaN(diff)) return double.NaN;
+            max = Math.Max(max, diff);
+        }
+        return max;
+    }
+
+    private static string Format(List<Result> results, Dictionary<Workload, string> others, int[] threadCounts, Dictionary<int, double> fmaPeak,
+        Dictionary<int, double> readBandwidth, string? ortVersion, string loadBefore, string loadAfter)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder();
+        text.AppendLine("# FastKernelAttention workloads W1–W7 (issue 5)");
+        text.AppendLine();
+        text.AppendLine(c, $"CPU: {QuickTable.CpuModel()} ({Environment.ProcessorCount} logical cores), ISA path: {Attention.ActiveIsa}, {RuntimeInformation.FrameworkDescription}, commit {Commit()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+        text.AppendLine(c, $"Load average (1, 5, 15 min): {loadBefore} before, {loadAfter} after.");
+        text.AppendLine(c, $"ONNX Runtime: {(ortVersion is null ? "not measured — " + OnnxRuntimeBaseline.LoadError : ortVersion + " (Microsoft.ML.OnnxRuntime, CPU execution provider)")}. libtorch: not measured.");
+        foreach (int t in threadCounts)
+            text.AppendLine(c, $"Measured limits on {t} thread{(t == 1 ? "" : "s")}: FMA peak {fmaPeak[t]:F1} GFLOP/s (float), read bandwidth {readBandwidth[t]:F1} GB/s.");
+        text.AppendLine("GFLOP/s counts 4·Lq·Lk·d·H (visible pairs only when causal); decode (W4) also as GB/s of K and V read (2·Lk·Hkv·d·4 bytes).");
+        text.AppendLine(c, $"fka and ONNX Runtime: median of {FastRuns} runs after ≥ 0.3 s warm-up; TensorPrimitives: median of {SlowRuns}; reference: see bench/README.md. Batch 1, float32, forward.");
+        text.AppendLine();
+
+        text.AppendLine("## Ours against ONNX Runtime");
+        text.AppendLine();
+        var header = new StringBuilder("| workload | shape | unit |");
+        var rule = new StringBuilder("|---|---|---|");
+        foreach (int t in threadCounts)
+        {
+            header.Append(c, $" fka {t}T | ONNX Runtime {t}T | fka / ORT {t}T |");
+            rule.Append("---:|---:|---:|");
+        }
+        header.Append(" TensorPrimitives 1T | reference 1T | libtorch | other processes |");
+        rule.Append("---:|---:|---|---:|");
+        text.AppendLine(header.ToString());
+        text.AppendLine(rule.ToString());
+        foreach (Workload w in results.Select(r => r.Workload).Distinct())
+        {
+            string unit = w.Decode ? "GB/s" : "GFLOP/s";
+            double Rate(Result r) => w.Decode ? r.Gbps!.Value : r.Gflops;
+            Result? Best(string impl, int t) => results.Where(r => r.Workload == w && r.Impl == impl && r.Threads == t).MinBy(r => r.Milliseconds);
+            var line = new StringBuilder().Append(c, $"| {w.Id} | {w.Shape} | {unit} |");
+            foreach (int t in threadCounts)
+            {
+                Result? fka = Best("fka", t), ort = Best("onnxruntime", t);
+                line.Append(c, $" {(fka is null ? "–" : Rate(fka).ToString("F1", c))} | {(ort is null ? "not measured" : Rate(ort).ToString("F1", c))} |");
+                line.Append(fka is null || ort is null ? " – |" : " " + (ort.Milliseconds / fka.Milliseconds).ToString("F2", c) + "× |");
+            }
+            Result? plain = Best("tensorprimitives", 1), reference = Best("reference", 1);
+            line.Append(c, $" {(plain is null ? "–" : Rate(plain).ToString("F1", c))} | {(reference is null ? "not measured" : Rate(reference).ToString("F2", c))} | not measured | {others.GetValueOrDefault(w, "")} |");
+            text.AppendLine(line.ToString());
+        }
+        text.AppendLine();
+        text.AppendLine("ONNX Runtime's column is its best variant at that thread count (see below); fka / ORT > 1 means ours is faster.");
+        text.AppendLine("\"other processes\": CPU time that processes other than this benchmark used while the workload ran, in % of one core (/proc/stat); above a few % the row was disturbed.");
+        text.AppendLine();
+
+        text.AppendLine("## Every measurement");
+        text.AppendLine();
+        text.AppendLine("| workload | impl | variant | threads | median ms | runs | GFLOP/s | % FMA peak | GB/s | % read BW | max abs diff | bytes allocated/call |");
+        text.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (Result r in results)
+        {
+            string gbps = r.Gbps is double g ? g.ToString("F1", c) : "";
+            string bw = r.Gbps is double g2 ? (g2 / readBandwidth[r.Threads] * 100).ToString("F0", c) + "%" : "";
+            string diff = r.MaxAbsDiff is double x ? x.ToString("0.0e+0", c) + (r.Impl == "reference" ? " (fka vs this)" : " (vs fka)") : "";
+            string allocated = r.Allocated < 0 ? "n/a" : r.Allocated.ToString(c);
+            text.AppendLine(c, $"| {r.Workload.Id} | {r.Impl} | {r.Variant} | {r.Threads} | {r.Milliseconds:F3} | {r.Runs} | {r.Gflops:F1} | {r.Gflops / fmaPeak[r.Threads] * 100:F0}% | {gbps} | {bw} | {diff} | {allocated} |");
+        }
+        return text.ToString();
+    }
+
+    /// <summary>summary.json: a list of { workload, impl, threads, ms, gflops, gbps (decode only, else null), variant,
+    /// max_abs_diff, runs }.</summary>
+    private static string Json(List<Result> results)
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartArray();
+            foreach (Result r in results)
+            {
+                json.WriteStartObject();
+                json.WriteString("workload", r.Workload.Id);
+                json.WriteString("impl", r.Impl);
+                json.WriteNumber("threads", r.Threads);
+                json.WriteNumber("ms", Math.Round(r.Milliseconds, 4));
+                json.WriteNumber("gflops", Math.Round(r.Gflops, 2));
+                if (r.Gbps is double g) json.WriteNumber("gbps", Math.Round(g, 2));
+                else json.WriteNull("gbps");
+                json.WriteString("variant", r.Variant);
+                if (r.MaxAbsDiff is double x && double.IsFinite(x)) json.WriteNumber("max_abs_diff", x);
+                else json.WriteNull("max_abs_diff");
+                json.WriteNumber("runs", r.Runs);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+    }
+
+    private static double[,] ToMatrix(float[] data, int rows, int columns)
+    {
+        var matrix = new double[rows, columns];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < columns; j++)
+                matrix[i, j] = data[i * columns + j];
+        return matrix;
+    }
+
+    /// <summary>Busy clock ticks of the whole machine (user, nice, system, irq, softirq, steal from /proc/stat) and of this
+    /// process (utime + stime from /proc/self/stat); (−1, −1) where these files do not exist.</summary>
+    private static (long Busy, long Self) CpuTicks()
+    {
+        try
+        {
+            string[] cpu = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            long busy = 0;
+            foreach (int field in new[] { 1, 2, 3, 6, 7, 8 }) busy += long.Parse(cpu[field], CultureInfo.InvariantCulture);
+            string stat = File.ReadAllText("/proc/self/stat");
+            // Fields after the command name (which is in parentheses and may hold spaces): state is field 3, utime 14, stime 15.
+            string[] rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            long self = long.Parse(rest[11], CultureInfo.InvariantCulture) + long.Parse(rest[12], CultureInfo.InvariantCulture);
+            return (busy, self);
+        }
+        catch (IOException)
+        {
+            return (-1, -1);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return (-1, -1);
+        }
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            string[] fields = File.ReadAllText("/proc/loadavg").Split(' ');
+            return string.Join(", ", fields.Take(3));
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "unknown";
+        }
+    }
+
+    private static string Commit()
+    {
+        try
+        {
+            using var git = Process.Start(new ProcessStartInfo("git", "rev-parse --short HEAD")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = AppContext.BaseDirectory,
+            });
+            if (git is null) return "unknown";
+            string hash = git.StandardOutput.ReadToEnd().Trim();
+            git.WaitForExit();
+            return git.ExitCode == 0 && hash.Length > 0 ? hash : "unknown";
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "unknown";
+        }
+    }
+}
