@@ -427,6 +427,30 @@ FKA_API fka_status fka_nw_select_bandwidth_f64(int64_t sample_count, int64_t dim
     const double *samples, int64_t samples_pitch, const double *responses, int64_t responses_pitch,
     double *bandwidths, int64_t bandwidth_count, double *cv);
 
+/* ---- Empirical-Bayes posterior (MATH.md section 7) ----------------------------------------------------------------
+ * Model y = x + sigma*eps, eps ~ N(0, I_d), prior mass pi_j on atoms x_j (row-major, pitches in elements; 0 = packed).
+ * Posterior weights w_ij ∝ pi_j exp(-|y_i - x_j|^2 / (2 sigma^2)) from one fused Gaussian attention pass; outputs:
+ *   posterior_mean      m x d  (required)         mu_i = sum_j w_ij x_j
+ *   posterior_variance  m x d  (NULL: skipped)     sum_j w_ij x_jk^2 - mu_ik^2 (about the atom mean, clamped >= 0)
+ *   log_evidence        m      (NULL: skipped)     log p(y_i) = LSE_i - (d/2) log(2 pi sigma^2) - log sum_j pi_j (nats)
+ *   local_false_sign_rate m    (NULL: skipped; d = 1 only) min(sum_{x_j<=0} w_ij, sum_{x_j>=0} w_ij)
+ * prior_log_weights: NULL (pi_j = 1) or n values log pi_j (-inf drops an atom; NaN/+inf: FKA_ERR_ARGUMENT).
+ * No atoms: mu = 0, variance 0, log p = -inf, lfsr = 0. A NaN observation makes only its row NaN. noise_variance must be
+ * finite and > 0 (FKA_ERR_ARGUMENT). Outputs must not overlap inputs or each other (FKA_ERR_ARGUMENT); nothing is written
+ * on failure. Scratch memory comes from the C heap.
+ * Returns FKA_OK, FKA_ERR_NULL_POINTER, FKA_ERR_SHAPE, FKA_ERR_ARGUMENT, FKA_ERR_OVERFLOW, FKA_ERR_OUT_OF_MEMORY or
+ * FKA_ERR_INTERNAL. */
+FKA_API fka_status fka_eb_posterior_f32(int64_t observation_count, int64_t atom_count, int64_t dimension,
+    const float *observations, int64_t observations_pitch, const float *atoms, int64_t atoms_pitch, double noise_variance,
+    const float *prior_log_weights, float *posterior_mean, int64_t posterior_mean_pitch, float *posterior_variance,
+    int64_t posterior_variance_pitch, float *log_evidence, float *local_false_sign_rate);
+
+/* fka_eb_posterior_f32 in double precision. */
+FKA_API fka_status fka_eb_posterior_f64(int64_t observation_count, int64_t atom_count, int64_t dimension,
+    const double *observations, int64_t observations_pitch, const double *atoms, int64_t atoms_pitch, double noise_variance,
+    const double *prior_log_weights, double *posterior_mean, int64_t posterior_mean_pitch, double *posterior_variance,
+    int64_t posterior_variance_pitch, double *log_evidence, double *local_false_sign_rate);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -1,4 +1,4 @@
-/* The estimator exports (fka_nw_*): the hand-worked values of MATH.md section 6, every export (f32/f64, with and without a
+/* The estimator exports (fka_nw_*, and fka_eb_posterior_* at the end): the hand-worked values of MATH.md section 6, every export (f32/f64, with and without a
  * workspace) against the naive double reference feature by feature and on random cases, bandwidth selection (its CV is
  * fka_nw_cross_validation at the selected bandwidths and no worse than at the normal-reference start), and every error
  * code with the argument named in fka_last_error_message() and the outputs untouched. */
@@ -369,11 +369,93 @@ static void workspace_size_faults(void)
     }
 }
 
+/* ---- empirical Bayes (fka_eb_posterior_*) ---------------------------------------------------------------------------- */
+
+/* Bayes' rule for a discrete prior, literally, in double: mean, variance, log evidence and lfsr of one observation. */
+static void eb_reference(int n, int d, const double *atoms, const double *logw, double sigma2, const double *y,
+    double *mean, double *variance, double *log_evidence, double *lfsr)
+{
+    double max = -INFINITY, sum = 0, mass = 0, neg = 0, pos = 0;
+    double *s = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    for (int j = 0; j < n; j++) {
+        double q = 0;
+        for (int k = 0; k < d; k++) q += (y[k] - atoms[j * d + k]) * (y[k] - atoms[j * d + k]);
+        s[j] = (logw ? logw[j] : 0) - q / (2 * sigma2);
+        if (s[j] > max) max = s[j];
+        mass += exp(logw ? logw[j] : 0);
+    }
+    for (int k = 0; k < d; k++) { mean[k] = 0; variance[k] = 0; }
+    for (int j = 0; j < n; j++) sum += exp(s[j] - max);
+    for (int j = 0; j < n; j++) {
+        double w = exp(s[j] - max) / sum;
+        for (int k = 0; k < d; k++) { mean[k] += w * atoms[j * d + k]; variance[k] += w * atoms[j * d + k] * atoms[j * d + k]; }
+        if (d == 1) { if (atoms[j] <= 0) neg += w; if (atoms[j] >= 0) pos += w; }
+    }
+    for (int k = 0; k < d; k++) { variance[k] -= mean[k] * mean[k]; if (variance[k] < 0) variance[k] = 0; }
+    *log_evidence = max + log(sum) - 0.5 * d * log(2 * 3.14159265358979323846 * sigma2) - log(mass);
+    *lfsr = neg < pos ? neg : pos;
+    free(s);
+}
+
+static void eb_cases(rng_t *rng)
+{
+    /* MATH.md section 7 (a): atoms {0, 1}, y = 1, sigma^2 = 0.2. */
+    double atoms[2] = { 0, 1 }, y = 1, mu, var, lp, lfsr;
+    float atomsf[2] = { 0, 1 }, yf = 1, muf, varf, lpf, lfsrf;
+    fka_status st = fka_eb_posterior_f64(1, 2, 1, &y, 0, atoms, 0, 0.2, NULL, &mu, 0, &var, 0, &lp, &lfsr);
+    expect_near("eb f64 mean (a)", st, mu, 0.924142, 1e-6);
+    expect_near("eb f64 variance (a)", st, var, 0.070104, 1e-6);
+    expect_near("eb f64 log evidence (a)", st, lp, -0.728477, 1e-6);
+    expect_near("eb f64 lfsr (a)", st, lfsr, 0.075858, 1e-6);
+    st = fka_eb_posterior_f32(1, 2, 1, &yf, 0, atomsf, 0, 0.2, NULL, &muf, 0, &varf, 0, &lpf, &lfsrf);
+    expect_near("eb f32 mean (a)", st, muf, 0.924142, 2e-6);
+    expect_near("eb f32 log evidence (a)", st, lpf, -0.728477, 2e-6);
+
+    /* Random cases against the reference: d = 1..3, prior log-weights, pitched observations. */
+    for (int trial = 0; trial < 20; trial++) {
+        int d = 1 + trial % 3, n = 1 + (int)rng_int(rng, 0, 60), m = 1 + (int)rng_int(rng, 0, 9), pitch = d + trial % 2;
+        double *a = malloc(sizeof(double) * (size_t)(n * d)), *w = malloc(sizeof(double) * (size_t)n);
+        double *obs = malloc(sizeof(double) * (size_t)(m * pitch)), *mean = malloc(sizeof(double) * (size_t)(m * d));
+        double *v = malloc(sizeof(double) * (size_t)(m * d)), *ev = malloc(sizeof(double) * (size_t)m), *ls = malloc(sizeof(double) * (size_t)m);
+        for (int i = 0; i < n * d; i++) a[i] = rng_uniform(rng, -2, 2);
+        for (int j = 0; j < n; j++) w[j] = rng_uniform(rng, -1, 1);
+        for (int i = 0; i < m * pitch; i++) obs[i] = rng_uniform(rng, -2, 2);
+        double sigma2 = rng_uniform(rng, 0.1, 2);
+        st = fka_eb_posterior_f64(m, n, d, obs, pitch, a, 0, sigma2, w, mean, 0, v, 0, ev, d == 1 ? ls : NULL);
+        for (int i = 0; i < m; i++) {
+            double rm[3], rv[3], rl, rf;
+            eb_reference(n, d, a, w, sigma2, obs + i * pitch, rm, rv, &rl, &rf);
+            for (int k = 0; k < d; k++) {
+                expect_near("eb f64 random mean", st, mean[i * d + k], rm[k], 1e-10);
+                expect_near("eb f64 random variance", st, v[i * d + k], rv[k], 1e-10);
+            }
+            expect_near("eb f64 random log evidence", st, ev[i], rl, 1e-10 * (1 + fabs(rl)));
+            if (d == 1) expect_near("eb f64 random lfsr", st, ls[i], rf, 1e-10);
+        }
+        free(a); free(w); free(obs); free(mean); free(v); free(ev); free(ls);
+    }
+
+    /* Errors: the argument is named, nothing is written. */
+    double out = 42;
+    expect("eb null mean", fka_eb_posterior_f64(1, 2, 1, &y, 0, atoms, 0, 0.2, NULL, NULL, 0, NULL, 0, NULL, NULL), FKA_ERR_NULL_POINTER, "posterior_mean");
+    expect("eb negative atoms", fka_eb_posterior_f64(1, -1, 1, &y, 0, atoms, 0, 0.2, NULL, &out, 0, NULL, 0, NULL, NULL), FKA_ERR_SHAPE, "atom_count");
+    expect("eb zero dimension", fka_eb_posterior_f64(1, 2, 0, &y, 0, atoms, 0, 0.2, NULL, &out, 0, NULL, 0, NULL, NULL), FKA_ERR_SHAPE, "dimension");
+    expect("eb NaN variance", fka_eb_posterior_f64(1, 2, 1, &y, 0, atoms, 0, NAN, NULL, &out, 0, NULL, 0, NULL, NULL), FKA_ERR_ARGUMENT, "noise_variance");
+    double two[4] = { 0, 0, 1, 1 }, y2[2] = { 1, 1 }, mean2[2], lfsr2;
+    expect("eb lfsr with d = 2", fka_eb_posterior_f64(1, 2, 2, y2, 0, two, 0, 0.5, NULL, mean2, 0, NULL, 0, NULL, &lfsr2), FKA_ERR_ARGUMENT, "local_false_sign_rate");
+    expect("eb output overlaps input", fka_eb_posterior_f64(1, 2, 1, &y, 0, atoms, 0, 0.2, NULL, &atoms[0], 0, NULL, 0, NULL, NULL), FKA_ERR_ARGUMENT, "posterior_mean");
+    double bad_weights[2] = { 0, NAN };
+    expect("eb NaN prior weight", fka_eb_posterior_f64(1, 2, 1, &y, 0, atoms, 0, 0.2, bad_weights, &out, 0, NULL, 0, NULL, NULL), FKA_ERR_ARGUMENT, "");
+    if (out != 42) { failures++; printf("FAIL eb: an output was written on failure\n"); } else passes++;
+    expect("eb ok clears the message", fka_eb_posterior_f64(1, 2, 1, &y, 0, atoms, 0, 0.2, NULL, &out, 0, NULL, 0, NULL, NULL), FKA_OK, "");
+}
+
 int main(void)
 {
     rng_t rng = { UINT64_C(0x5DEECE66D) };
     printf("fka %s, ISA path %d\n", fka_version_string(), fka_active_isa());
     math_examples();
+    eb_cases(&rng);
     workspace_size_faults();
     for (int precision = 32; precision <= 64; precision += 32) {
         for (int kind = 0; kind < NW_KIND_COUNT; kind++) {
