@@ -274,9 +274,17 @@ internal static unsafe partial class AttentionDriver
         {
             var center = new Span<T>(p.Centers + (nint)g * d, d);
             center.Clear();
+            // Any centre is exact (‖q̃ − k̃‖ = ‖q − k‖); the mean of the finite key rows keeps a NaN or ±∞ key, which may
+            // be masked, from reaching every other key through c.
+            int finiteRows = 0;
             for (int j = 0; j < n; j++)
-                TensorPrimitives.Add(center, new ReadOnlySpan<T>(p.Key + (nint)j * p.KeyStride + (nint)g * d, d), center);
-            if (n > 0) TensorPrimitives.Multiply(center, T.One / T.CreateTruncating(n), center);
+            {
+                var row = new ReadOnlySpan<T>(p.Key + (nint)j * p.KeyStride + (nint)g * d, d);
+                if (!T.IsFinite(TensorPrimitives.Sum(row))) continue;
+                TensorPrimitives.Add(center, row, center);
+                finiteRows++;
+            }
+            if (finiteRows > 0) TensorPrimitives.Multiply(center, T.One / T.CreateTruncating(finiteRows), center);
 
             double radius = 0;
             for (int j = 0; j < n; j++)
@@ -285,7 +293,7 @@ internal static unsafe partial class AttentionDriver
                 TensorPrimitives.Subtract(new ReadOnlySpan<T>(p.Key + (nint)j * p.KeyStride + (nint)g * d, d), center, centred);
                 T squaredNorm = TensorPrimitives.SumOfSquares<T>(centred);
                 p.KeyBias[(nint)g * n + j] = squaredNorm * negativeHalf;
-                radius = System.Math.Max(radius, double.CreateTruncating(squaredNorm));
+                radius = MaxIgnoringNaN(radius, double.CreateTruncating(squaredNorm));
             }
             keyRadius[g] = System.Math.Sqrt(radius);
         }
@@ -299,7 +307,7 @@ internal static unsafe partial class AttentionDriver
             for (int i = 0; i < m; i++)
             {
                 T distance = TensorPrimitives.Distance(new ReadOnlySpan<T>(p.Query + (nint)i * p.QueryStride + (nint)head * d, d), center);
-                queryRadius = System.Math.Max(queryRadius, double.CreateTruncating(distance));
+                queryRadius = MaxIgnoringNaN(queryRadius, double.CreateTruncating(distance));
             }
             double r = keyRadius[g] + queryRadius;
             direct |= unitRoundoff * r * r * p.HalfInverseBandwidthSquared > ExpansionErrorLimit;
@@ -307,6 +315,11 @@ internal static unsafe partial class AttentionDriver
         p.DirectDifferences = direct;
         if (direct) new Span<T>(p.KeyBias, keyValueHeadCount * n).Clear(); // direct logits need no key bias
     }
+
+    /// <summary>max(a, b) ignoring a NaN b: a NaN row is NaN on either path and must not decide how the other rows are
+    /// computed (Math.Max would propagate it and turn the expansion test off). A +∞ radius does choose direct
+    /// differences, which give the exact −∞ logits of an infinite row.</summary>
+    private static double MaxIgnoringNaN(double a, double b) => b > a ? b : a;
 
     /// <summary>Elements between the starts of consecutive rows.</summary>
     private static nint RowStride<T>(ReadOnlySpan2D<T> span)

@@ -665,6 +665,15 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         new Span<T>(accumulator, lanes * dv).Clear();
     }
 
+    /// <summary>Whether row i has at least one key under the causal mask and the excluded diagonal (MATH §3).</summary>
+    private static bool HasVisibleKey(in AttentionProblem<T> p, int i)
+    {
+        long offset = (long)p.KeyCount - p.QueryCount;
+        long visible = p.Causal ? System.Math.Clamp(i + offset + 1, 0, p.KeyCount) : p.KeyCount;
+        if (p.ExcludeDiagonal && i + offset >= 0 && i + offset < visible) visible--;
+        return visible > 0;
+    }
+
     /// <summary>O = a / l and LSE = m + log l (+ the Gaussian row term); l = 0 gives O = 0 and LSE = −∞ (MATH §4).</summary>
     private static void Finalise(in AttentionProblem<T> p, int head, int firstRow, int rows,
         double* rowM, double* rowL, double* rowA, double* rowTerm)
@@ -677,7 +686,13 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             double l = rowL[lane];
             double* a = rowA + (nint)lane * dv;
             double logSumExp;
-            if (l == 0)
+            if (!HasVisibleKey(in p, i))
+            {
+                // No key reached the state: O = 0 and LSE = s₀ (or −∞) exactly, not s₀ moved to the shifted scale and back.
+                for (int c = 0; c < dv; c++) output[c] = T.Zero;
+                logSumExp = p.SinkLogits != null ? p.SinkLogits[head] : double.NegativeInfinity;
+            }
+            else if (l == 0)
             {
                 for (int c = 0; c < dv; c++) output[c] = T.Zero;
                 logSumExp = double.NegativeInfinity;

@@ -1,0 +1,98 @@
+using System;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using CommunityToolkit.HighPerformance;
+using FastKernelAttention.Tests.Support;
+using Xunit;
+
+namespace FastKernelAttention.Tests.Kernels;
+
+/// <summary>MATH §4: on each ISA path, MaxDegreeOfParallelism 1, 2, 7 and −1 give bitwise-identical O and LSE (block and
+/// chunk sizes never depend on the thread count), float and double, dot and Gaussian, causal, sinks, multi-head GQA.</summary>
+public class DeterminismTests
+{
+    private static readonly int[] Degrees = { 1, 2, 7, -1 };
+
+    public static TheoryData<IsaPath, bool, AttentionKernel, bool> Cases()
+    {
+        var data = new TheoryData<IsaPath, bool, AttentionKernel, bool>();
+        foreach (object[] row in IsaPaths.Supported())
+        {
+            foreach (bool isDouble in new[] { false, true })
+            {
+                data.Add((IsaPath)row[0], isDouble, AttentionKernel.Dot, false);
+                data.Add((IsaPath)row[0], isDouble, AttentionKernel.Dot, true);
+                data.Add((IsaPath)row[0], isDouble, AttentionKernel.Gaussian, false);
+                data.Add((IsaPath)row[0], isDouble, AttentionKernel.Gaussian, true);
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void EveryDegreeOfParallelismGivesTheSameBits(IsaPath path, bool isDouble, AttentionKernel kernel, bool causal)
+    {
+        // Many blocks: m = 300, n = 500, H = 4 over Hkv = 2 (GQA), one sink for every head.
+        var options = new AttentionOptions { Kernel = kernel, Bandwidth = 5, Causal = causal, SinkLogit = causal ? 0.5 : null };
+        if (isDouble) CheckDeterminism<double>(path, 300, 500, 24, 20, 4, 2, options, perHeadSinks: false);
+        else CheckDeterminism<float>(path, 300, 500, 24, 20, 4, 2, options, perHeadSinks: false);
+    }
+
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void OtherShapesGiveTheSameBits(IsaPath path, bool isDouble)
+    {
+        foreach (var (m, n, d, dv, heads, kvHeads, options, perHead) in new[]
+        {
+            (3, 1100, 16, 8, 8, 1, new AttentionOptions { Causal = true }, true),                                        // decode: the row kernel, MQA, several key chunks
+            (130, 1100, 9, 3, 2, 2, new AttentionOptions { Kernel = AttentionKernel.Gaussian, Bandwidth = 2 }, false),  // several key chunks
+            (257, 40, 5, 7, 3, 1, new AttentionOptions { Causal = true, Scale = 0.3 }, true),                            // m > n: empty rows
+            (64, 64, 128, 0, 2, 1, new AttentionOptions { Kernel = AttentionKernel.Gaussian, Bandwidth = 1e-2 }, false), // LSE only, direct differences
+        })
+        {
+            if (isDouble) CheckDeterminism<double>(path, m, n, d, dv, heads, kvHeads, options, perHead);
+            else CheckDeterminism<float>(path, m, n, d, dv, heads, kvHeads, options, perHead);
+        }
+    }
+
+    /// <summary>The first element whose bits differ (NaN payloads and the sign of zero included), or −1.</summary>
+    private static int FirstDifference<T>(T[] expected, T[] actual)
+        where T : unmanaged
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        int bytes = MemoryMarshal.AsBytes(expected.AsSpan()).CommonPrefixLength(MemoryMarshal.AsBytes(actual.AsSpan()));
+        return bytes == expected.Length * Unsafe.SizeOf<T>() ? -1 : bytes / Unsafe.SizeOf<T>();
+    }
+
+    private static void CheckDeterminism<T>(IsaPath path, int m, int n, int d, int dv, int heads, int kvHeads, AttentionOptions options, bool perHeadSinks)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var random = new Random(11 + m + n);
+        T[] q = AttentionCase.Fill<T>(random, m, heads * d, 0, 0), k = AttentionCase.Fill<T>(random, n, kvHeads * d, 0, 0), v = AttentionCase.Fill<T>(random, n, kvHeads * dv, 0, 0);
+        T[]? sinks = null;
+        if (perHeadSinks)
+        {
+            sinks = new T[heads];
+            for (int h = 0; h < heads; h++) sinks[h] = h % 3 == 2 ? T.NegativeInfinity : T.CreateTruncating(0.25 * h);
+        }
+        T[]? first = null, firstLse = null;
+        foreach (int degree in Degrees)
+        {
+            var (o, lse) = DenseCase.Run(path, q, k, v, m, n, d, dv, options with { MaxDegreeOfParallelism = degree }, heads, kvHeads, sinks);
+            if (first is null || firstLse is null)
+            {
+                first = o;
+                firstLse = lse;
+                Assert.Contains(lse, x => T.IsFinite(x)); // a real result, not all NaN or empty
+                continue;
+            }
+            string where = $"{path} {typeof(T).Name} m={m} n={n} d={d} dv={dv} H={heads} Hkv={kvHeads} {options}";
+            int at = FirstDifference(first, o);
+            Assert.True(at < 0, $"{where}: O differs at degree {degree}, element {at}");
+            at = FirstDifference(firstLse, lse);
+            Assert.True(at < 0, $"{where}: LSE differs at degree {degree}, element {at}");
+        }
+    }
+}

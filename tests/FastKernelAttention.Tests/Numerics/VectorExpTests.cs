@@ -1,0 +1,147 @@
+using System;
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using FastKernelAttention.Dispatch;
+using FastKernelAttention.Kernels.Isa;
+using FastKernelAttention.Numerics;
+using FastKernelAttention.Tests.Support;
+using Xunit;
+
+namespace FastKernelAttention.Tests.Numerics;
+
+/// <summary>MATH §5 on every ISA path, float and double: <see cref="VectorExp.Exp{T, TVec, TOps}"/> is within 3 ulp of
+/// Math.Exp on the softmax domain, gives exactly 1 at ±0, exactly +0 at −∞ and below the normal range (no denormals),
+/// a normal, accurate value just above it, and NaN for NaN — lane by lane.</summary>
+public class VectorExpTests
+{
+    private const int Points = 1_000_000;
+    private const double FloatLowest = -87.3365;            // MATH §5 domain, float
+    private const double DoubleLowest = -708.396;           // MATH §5 domain, double
+    // The smallest representable x with e^x normal: ln 2^−126 = −87.336544750553109 lies between the floats
+    // −87.33654785 and −87.33654022 (= −87.33654f); ln 2^−1022 = −708.39641853226410622 lies between the doubles
+    // −708.39641853226419 and −708.39641853226408 (= −708.3964185322641, 2.7e-14 above it).
+    private const float FloatLowestNormal = -87.33654f;
+    private const double DoubleLowestNormal = -708.3964185322641;
+
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void WithinThreeUlpOverTheSoftmaxDomain(IsaPath path, bool isDouble)
+    {
+        if (isDouble) CheckDomain<double>(path, DoubleLowest);
+        else CheckDomain<float>(path, FloatLowest);
+    }
+
+    private static void CheckDomain<T>(IsaPath path, double lowest)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        // 10^6 evenly spaced points over [lowest, 0], both ends included, rounded to T.
+        var inputs = new T[Points];
+        for (int i = 0; i < Points; i++) inputs[i] = T.CreateTruncating(lowest * i / (Points - 1));
+        T[] results = Evaluate(path, inputs);
+        double worst = 0;
+        int worstAt = 0;
+        for (int i = 0; i < Points; i++)
+        {
+            double error = UlpError(results[i], Math.Exp(double.CreateTruncating(inputs[i])));
+            if (!(error <= worst)) { worst = error; worstAt = i; }
+        }
+        Assert.True(worst <= 3, $"{path} {typeof(T).Name}: exp({inputs[worstAt]:R}) = {results[worstAt]:R}, Math.Exp {Math.Exp(double.CreateTruncating(inputs[worstAt])):R}: {worst:F2} ulp");
+    }
+
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void SpecialValues(IsaPath path, bool isDouble)
+    {
+        if (isDouble) CheckSpecials(path, DoubleLowestNormal, -708.39641853226410622);
+        else CheckSpecials(path, FloatLowestNormal, -87.336544750553109);
+    }
+
+    private static void CheckSpecials<T>(IsaPath path, T lowestNormal, double threshold)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        // The representable values nearest the threshold on either side, a few steps further out, and far below it.
+        T above = lowestNormal, below = T.BitDecrement(lowestNormal);
+        Assert.True(Math.Exp(double.CreateTruncating(above)) >= Math.ScaleB(1, typeof(T) == typeof(float) ? -126 : -1022));
+        Assert.True(Math.Exp(double.CreateTruncating(below)) < Math.ScaleB(1, typeof(T) == typeof(float) ? -126 : -1022));
+
+        var cases = new (T X, string Name)[]
+        {
+            (T.Zero, "0"), (T.NegativeZero, "−0"), (T.NegativeInfinity, "−∞"), (T.NaN, "NaN"),
+            (below, "just below"), (T.BitDecrement(below), "2 below"), (T.BitDecrement(T.BitDecrement(below)), "3 below"),
+            (T.CreateTruncating(threshold - 0.1), "0.1 below"), (T.CreateTruncating(threshold - 1), "1 below"),
+            (T.CreateTruncating(2 * threshold), "2× threshold"), (T.CreateTruncating(-1e30), "−1e30"), (-T.CreateTruncating(typeof(T) == typeof(float) ? float.MaxValue : double.MaxValue), "−MaxValue"),
+            (above, "just above"), (T.BitIncrement(above), "2 above"), (T.BitIncrement(T.BitIncrement(above)), "3 above"),
+            (T.CreateTruncating(threshold + 1e-3), "1e-3 above"), (-T.Epsilon, "−ε (smallest denormal)"),
+        };
+        // Several rotations so that every special value lands in every lane, between ordinary neighbours.
+        int count = cases.Length;
+        for (int rotation = 0; rotation < 17; rotation++)
+        {
+            var inputs = new T[count];
+            for (int i = 0; i < count; i++) inputs[i] = cases[(i + rotation) % count].X;
+            T[] results = Evaluate(path, inputs);
+            for (int i = 0; i < count; i++)
+            {
+                var (x, name) = cases[(i + rotation) % count];
+                T y = results[i];
+                string where = $"{path} {typeof(T).Name} exp({name} = {x:R}) = {y:R}";
+                double xd = double.CreateTruncating(x);
+                if (T.IsNaN(x))
+                    Assert.True(T.IsNaN(y), where);
+                else if (xd == 0)
+                    Assert.True(y == T.One, where + ": must be exactly 1");
+                else if (x < lowestNormal)
+                    Assert.True(y == T.Zero && !T.IsNegative(y), where + ": below ln 2^(min exponent) must be exactly +0 (no denormals)");
+                else
+                {
+                    Assert.True(T.IsNormal(y), where + ": above the threshold the result must be normal");
+                    double error = UlpError(y, Math.Exp(xd));
+                    Assert.True(error <= 3, $"{where}: {error:F2} ulp");
+                }
+            }
+        }
+    }
+
+    /// <summary>|y − exact| in units of the last place of T at <paramref name="exact"/> (2^(⌊log₂ exact⌋ − p + 1)).</summary>
+    private static double UlpError<T>(T y, double exact)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int precisionBits = typeof(T) == typeof(float) ? 24 : 53;
+        int minExponent = typeof(T) == typeof(float) ? -126 : -1022;
+        double ulp = Math.ScaleB(1, Math.Max(Math.ILogB(exact), minExponent) - (precisionBits - 1));
+        return Math.Abs(double.CreateTruncating(y) - exact) / ulp;
+    }
+
+    private static T[] Evaluate<T>(IsaPath path, T[] inputs)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Assert.True(IsaDispatch.IsSupported(path));
+        var outputs = new T[inputs.Length];
+        switch (path)
+        {
+            case IsaPath.Avx512: Apply<T, Vector512<T>, Avx512Ops<T>>(inputs, outputs); break;
+            case IsaPath.Avx2: Apply<T, Vector256<T>, Avx2Ops<T>>(inputs, outputs); break;
+            case IsaPath.Vector128: Apply<T, Vector128<T>, Vector128Ops<T>>(inputs, outputs); break;
+            case IsaPath.Scalar: Apply<T, T, ScalarOps<T>>(inputs, outputs); break;
+            default: throw new ArgumentOutOfRangeException(nameof(path));
+        }
+        return outputs;
+    }
+
+    /// <summary>Whole vectors through the path's exp; the last partial vector padded with −1.</summary>
+    private static unsafe void Apply<T, TVec, TOps>(T[] inputs, T[] outputs)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TVec : unmanaged
+        where TOps : struct, ISimdOps<T, TVec>
+    {
+        int width = TOps.Count;
+        T* buffer = stackalloc T[64];
+        for (int i = 0; i < inputs.Length; i += width)
+        {
+            int count = Math.Min(width, inputs.Length - i);
+            for (int lane = 0; lane < width; lane++) buffer[lane] = lane < count ? inputs[i + lane] : -T.One;
+            TOps.Store(VectorExp.Exp<T, TVec, TOps>(TOps.Load(buffer)), buffer);
+            for (int lane = 0; lane < count; lane++) outputs[i + lane] = buffer[lane];
+        }
+    }
+}
