@@ -42,7 +42,7 @@ set +e
 test_status=$?
 set -e
 # Each test's summary line (checks, fuzz counts), then CTest's closing line with the test count.
-grep -E "^[0-9]+: (fka |f(32|64) |forward:|errors:|threads:|fuzz:|estimators:)|Test +#|tests passed" "$build/ctest.log" || true
+grep -E "^[0-9]+: (fka |f(32|64) |forward:|errors:|threads:|fuzz:|estimators:|particles:)|Test +#|tests passed" "$build/ctest.log" || true
 [ "$test_status" = 0 ] || { echo "CTest failed ($test_status): see $build/ctest.log"; tail -n 50 "$build/ctest.log"; exit 1; }
 
 echo "== Python ctypes test"

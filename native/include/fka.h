@@ -451,6 +451,45 @@ FKA_API fka_status fka_eb_posterior_f64(int64_t observation_count, int64_t atom_
     const double *prior_log_weights, double *posterior_mean, int64_t posterior_mean_pitch, double *posterior_variance,
     int64_t posterior_variance_pitch, double *log_evidence, double *local_false_sign_rate);
 
+/* ---- Particle dynamics and the two-stage denoiser (MATH.md sections 8 and 11) --------------------------------------
+ * fka_particle_flow_run: step_count synchronous Euler steps of self-attention particle flow, in place,
+ *   x_i <- x_i + dt (m_h(x_i) - x_i),  m_h(x_i) = sum_j softmax_j(-|x_i - x_j|^2 / (2 h^2)) x_j  (every particle, x_i
+ *   included, is a key and a value; all particles of a step move under the same configuration). With sub_steps K > 1 each
+ *   step is K sub-steps of dt/K, each re-evaluating m_h; blend beta in [0, 1] returns beta (x + dt (m_h(x) - x)) +
+ *   (1 - beta) x_K (0: the plain K-sub-step result). Monitors, per step, each NULL or step_count doubles:
+ *   mean_squared_step[l] = (1/n) sum_i |x_i(l+1) - x_i(l)|^2 and energy[l] = (1/n) sum_i LSE_i(l) - log n.
+ *   particles: n x d row-major (pitch in elements, 0 = packed). Sizes n >= 0 (n = 0: monitors NaN), d >= 1,
+ *   step_count >= 0, sub_steps >= 1; bandwidth and step_size finite and > 0 (FKA_ERR_ARGUMENT).
+ * fka_two_stage_denoise: Stage 1 refines a copy of the noisy tokens by step_count particle-flow steps (bandwidth, step
+ *   size, sub-steps, blend as above); Stage 2 writes the empirical-Bayes posterior mean with the ORIGINAL noisy tokens
+ *   as queries and the refined particles as atoms: out_i = sum_j w_ij p_j, w_ij ∝ exp(-|y_i - p_j|^2 / (2 sigma^2)).
+ *   refined_particles: NULL or n x d, receives the Stage-1 particles. noise_variance finite and > 0.
+ * fka_two_stage_rule_horizon: the depth-noise rule T* = sigma^2 / (2 h^2) + (1/2) ln(1 + sigma^2 / tau^2) (prior_variance
+ *   tau^2 > 0; INFINITY drops the second term); use step_count = round(T* / step_size).
+ * Outputs must not overlap the inputs or each other (FKA_ERR_ARGUMENT). Scratch memory comes from the C heap.
+ * Returns FKA_OK, FKA_ERR_NULL_POINTER, FKA_ERR_SHAPE, FKA_ERR_ARGUMENT, FKA_ERR_OVERFLOW, FKA_ERR_OUT_OF_MEMORY or
+ * FKA_ERR_INTERNAL. */
+FKA_API fka_status fka_particle_flow_run_f32(int64_t particle_count, int64_t dimension, float *particles,
+    int64_t particles_pitch, double bandwidth, double step_size, int64_t step_count, int64_t sub_steps, double blend,
+    double *mean_squared_step, double *energy);
+
+/* fka_particle_flow_run_f32 in double precision. */
+FKA_API fka_status fka_particle_flow_run_f64(int64_t particle_count, int64_t dimension, double *particles,
+    int64_t particles_pitch, double bandwidth, double step_size, int64_t step_count, int64_t sub_steps, double blend,
+    double *mean_squared_step, double *energy);
+
+FKA_API fka_status fka_two_stage_denoise_f32(int64_t token_count, int64_t dimension, const float *noisy,
+    int64_t noisy_pitch, double noise_variance, double bandwidth, double step_size, int64_t step_count, int64_t sub_steps,
+    double blend, float *output, int64_t output_pitch, float *refined_particles, int64_t refined_particles_pitch);
+
+/* fka_two_stage_denoise_f32 in double precision. */
+FKA_API fka_status fka_two_stage_denoise_f64(int64_t token_count, int64_t dimension, const double *noisy,
+    int64_t noisy_pitch, double noise_variance, double bandwidth, double step_size, int64_t step_count, int64_t sub_steps,
+    double blend, double *output, int64_t output_pitch, double *refined_particles, int64_t refined_particles_pitch);
+
+FKA_API fka_status fka_two_stage_rule_horizon(double noise_variance, double bandwidth, double prior_variance,
+    double *horizon);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
