@@ -34,7 +34,7 @@ internal sealed class EstimatorCases
     private readonly int m, n;
 
     // Nadaraya–Watson: x [m×3], X [n×3], Y [n×1]; the selection set [400×3], [400×1].
-    private readonly float[] nwQueries, nwSamples, nwResponses, nwEstimate = [], nwBandwidths = [(float)NwBandwidth], selectionSamples,
+    private readonly float[] nwQueries, nwSamples, nwResponses, nwEstimate, nwBandwidths = [(float)NwBandwidth], selectionSamples,
         selectionResponses, selected = new float[NwDimension];
     private readonly double[,] nwQueriesD, nwSamplesD, nwResponsesD;
     private readonly byte[] nwPredictWorkspace, nwCvWorkspace;
