@@ -9,7 +9,8 @@ namespace FastKernelAttention.Benchmarks;
 /// Options: <c>--m N --n N --d N --threads N --save</c> (writes bench/results/&lt;cpu&gt;/&lt;date&gt;-quick.md).
 /// <c>-- --bdn [BenchmarkDotNet arguments]</c>: the BenchmarkDotNet suites (e.g. <c>--bdn --filter '*'</c>).
 /// <c>-- --workloads [--threads N] [--save] [--only W1,W4] [--no-reference]</c>: issue 5's workloads W1–W7 against ONNX Runtime
-/// (minutes; --save writes bench/results/&lt;cpu&gt;/summary.json and &lt;date&gt;-workloads.md).
+/// (minutes; --save writes bench/results/&lt;cpu&gt;/summary.json, &lt;date&gt;-workloads.md and workloads.png).
+/// <c>-- --chart [path/summary.json]</c>: redraws workloads.png from a saved summary without measuring.
 /// </summary>
 public static class Program
 {
@@ -21,6 +22,9 @@ public static class Program
             BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest);
             return 0;
         }
+        int chart = Array.IndexOf(args, "--chart");
+        if (chart >= 0)
+            return Workloads.WorkloadChart.Run(chart + 1 < args.Length && !args[chart + 1].StartsWith("--", StringComparison.Ordinal) ? args[chart + 1] : null);
         if (Array.IndexOf(args, "--workloads") >= 0)
         {
             int index = Array.IndexOf(args, "--only");

@@ -6,7 +6,6 @@ using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.Json;
 using CommunityToolkit.HighPerformance;
 using FastKernelAttention.Reference;
 
@@ -16,7 +15,9 @@ namespace FastKernelAttention.Benchmarks.Workloads;
 /// <c>--workloads</c>: issue 5's workloads W1–W7 with our kernel ("fka"), ONNX Runtime, the plain TensorPrimitives version
 /// and the naive double reference, on 1 thread and on <c>--threads N</c>. Reports median ms, GFLOP/s (4·Lq·Lk·d·H, visible
 /// pairs when causal), GB/s of K and V read for decode, and fractions of the FMA peak and read bandwidth measured here on
-/// the same number of threads. <c>--save</c> writes bench/results/&lt;cpu&gt;/summary.json and &lt;date&gt;-workloads.md.
+/// the same number of threads. libtorch's column comes from bench/results/&lt;cpu&gt;/libtorch-summary.json when that file
+/// exists (written by bench/FastKernelAttention.LibTorch/run.sh). <c>--save</c> writes bench/results/&lt;cpu&gt;/summary.json
+/// (libtorch's entries merged in), &lt;date&gt;-workloads.md and the chart workloads.png (<see cref="WorkloadChart"/>).
 /// </summary>
 public static class WorkloadTable
 {
@@ -27,6 +28,8 @@ public static class WorkloadTable
         public double Gflops => Workload.Flops / Milliseconds / 1e6;
 
         public double? Gbps => Workload.Decode ? Workload.KeyValueBytes / Milliseconds / 1e6 : null;
+
+        public SummaryEntry ToEntry() => new(Workload.Id, Impl, Threads, Milliseconds, Gflops, Gbps, Variant, MaxAbsDiff, Runs);
     }
 
     private const int FastRuns = 7, SlowRuns = 3;
@@ -69,18 +72,40 @@ public static class WorkloadTable
                 .ToString("F0", CultureInfo.InvariantCulture) + "%";
         }
 
-        string table = Format(results, others, threadCounts, fmaPeak, readBandwidth, ortVersion, loadBefore, LoadAverage());
+        string loadAfter = LoadAverage();
+        string folder = QuickTable.ResultsFolder();
+        string? libTorchSource = AddLibTorch(folder, selected, results);
+        string table = Format(results, others, threadCounts, fmaPeak, readBandwidth, ortVersion, libTorchSource, loadBefore, loadAfter);
         Console.Write(table);
         if (save)
         {
-            string folder = QuickTable.ResultsFolder();
             string markdown = Path.Combine(folder, $"{DateTime.UtcNow:yyyy-MM-dd}-workloads.md");
             File.WriteAllText(markdown, table);
             string json = Path.Combine(folder, "summary.json");
-            File.WriteAllText(json, Json(results));
-            Console.WriteLine($"saved {markdown} and {json}");
+            List<SummaryEntry> entries = results.ConvertAll(r => r.ToEntry());
+            File.WriteAllText(json, SummaryEntry.Json(entries));
+            string chart = Path.Combine(folder, WorkloadChart.FileName);
+            WorkloadChart.Write(entries, chart, WorkloadChart.Caption(folder));
+            Console.WriteLine($"saved {markdown}, {json} and {chart}");
         }
         return 0;
+    }
+
+    /// <summary>Appends libtorch's entries for the selected workloads from <paramref name="folder"/>/libtorch-summary.json
+    /// (all of its thread counts; GFLOP/s and GB/s recomputed from its ms with the same counts as ours); returns the file
+    /// name, or null when it does not exist.</summary>
+    private static string? AddLibTorch(string folder, List<Workload> selected, List<Result> results)
+    {
+        List<SummaryEntry>? libTorch = SummaryEntry.ReadLibTorch(folder);
+        if (libTorch is null) return null;
+        foreach (SummaryEntry e in libTorch)
+        {
+            Workload? w = selected.Find(x => x.Id == e.Workload);
+            if (w is null || !(e.Milliseconds > 0)) continue;
+            results.Add(new Result(w, "libtorch", e.Variant, e.Threads, e.Milliseconds, e.Runs, e.MaxAbsDiff, -1));
+        }
+        Console.WriteLine($"libtorch: {libTorch.Count} entries from {SummaryEntry.LibTorchFileName}.");
+        return SummaryEntry.LibTorchFileName;
     }
 
     private static void Measure(Workload w, int[] threadCounts, bool withReference, bool withOnnxRuntime, List<Result> results)
@@ -203,7 +228,7 @@ public static class WorkloadTable
     }
 
     private static string Format(List<Result> results, Dictionary<Workload, string> others, int[] threadCounts, Dictionary<int, double> fmaPeak,
-        Dictionary<int, double> readBandwidth, string? ortVersion, string loadBefore, string loadAfter)
+        Dictionary<int, double> readBandwidth, string? ortVersion, string? libTorchSource, string loadBefore, string loadAfter)
     {
         var c = CultureInfo.InvariantCulture;
         var text = new StringBuilder();
@@ -211,7 +236,7 @@ public static class WorkloadTable
         text.AppendLine();
         text.AppendLine(c, $"CPU: {QuickTable.CpuModel()} ({Environment.ProcessorCount} logical cores), ISA path: {Attention.ActiveIsa}, {RuntimeInformation.FrameworkDescription}, commit {Commit()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         text.AppendLine(c, $"Load average (1, 5, 15 min): {loadBefore} before, {loadAfter} after.");
-        text.AppendLine(c, $"ONNX Runtime: {(ortVersion is null ? "not measured — " + OnnxRuntimeBaseline.LoadError : ortVersion + " (Microsoft.ML.OnnxRuntime, CPU execution provider)")}. libtorch: not measured.");
+        text.AppendLine(c, $"ONNX Runtime: {(ortVersion is null ? "not measured — " + OnnxRuntimeBaseline.LoadError : ortVersion + " (Microsoft.ML.OnnxRuntime, CPU execution provider)")}. libtorch: {(libTorchSource is null ? SummaryEntry.LibTorchMissing : "from " + libTorchSource + " (its variants, thread counts and runs; measured separately)")}.");
         foreach (int t in threadCounts)
             text.AppendLine(c, $"Measured limits on {t} thread{(t == 1 ? "" : "s")}: FMA peak {fmaPeak[t]:F1} GFLOP/s (float), read bandwidth {readBandwidth[t]:F1} GB/s.");
         text.AppendLine("GFLOP/s counts 4·Lq·Lk·d·H (visible pairs only when causal); decode (W4) also as GB/s of K and V read (2·Lk·Hkv·d·4 bytes).");
@@ -244,7 +269,10 @@ public static class WorkloadTable
                 line.Append(fka is null || ort is null ? " – |" : " " + (ort.Milliseconds / fka.Milliseconds).ToString("F2", c) + "× |");
             }
             Result? plain = Best("tensorprimitives", 1), reference = Best("reference", 1);
-            line.Append(c, $" {(plain is null ? "–" : Rate(plain).ToString("F1", c))} | {(reference is null ? "not measured" : Rate(reference).ToString("F2", c))} | not measured | {others.GetValueOrDefault(w, "")} |");
+            string libTorch = libTorchSource is null ? SummaryEntry.LibTorchMissing : string.Join(", ", results
+                .Where(r => r.Workload == w && r.Impl == "libtorch").Select(r => r.Threads).Distinct().Order()
+                .Select(t => $"{Rate(Best("libtorch", t)!).ToString("F1", c)} ({t}T)"));
+            line.Append(c, $" {(plain is null ? "–" : Rate(plain).ToString("F1", c))} | {(reference is null ? "not measured" : Rate(reference).ToString("F2", c))} | {(libTorch.Length == 0 ? "–" : libTorch)} | {others.GetValueOrDefault(w, "")} |");
             text.AppendLine(line.ToString());
         }
         text.AppendLine();
@@ -259,41 +287,13 @@ public static class WorkloadTable
         foreach (Result r in results)
         {
             string gbps = r.Gbps is double g ? g.ToString("F1", c) : "";
-            string bw = r.Gbps is double g2 ? (g2 / readBandwidth[r.Threads] * 100).ToString("F0", c) + "%" : "";
+            string bw = r.Gbps is double g2 && readBandwidth.TryGetValue(r.Threads, out double limit) ? (g2 / limit * 100).ToString("F0", c) + "%" : "";
+            string peak = fmaPeak.TryGetValue(r.Threads, out double fma) ? (r.Gflops / fma * 100).ToString("F0", c) + "%" : "";
             string diff = r.MaxAbsDiff is double x ? x.ToString("0.0e+0", c) + (r.Impl == "reference" ? " (fka vs this)" : " (vs fka)") : "";
             string allocated = r.Allocated < 0 ? "n/a" : r.Allocated.ToString(c);
-            text.AppendLine(c, $"| {r.Workload.Id} | {r.Impl} | {r.Variant} | {r.Threads} | {r.Milliseconds:F3} | {r.Runs} | {r.Gflops:F1} | {r.Gflops / fmaPeak[r.Threads] * 100:F0}% | {gbps} | {bw} | {diff} | {allocated} |");
+            text.AppendLine(c, $"| {r.Workload.Id} | {r.Impl} | {r.Variant} | {r.Threads} | {r.Milliseconds:F3} | {r.Runs} | {r.Gflops:F1} | {peak} | {gbps} | {bw} | {diff} | {allocated} |");
         }
         return text.ToString();
-    }
-
-    /// <summary>summary.json: a list of { workload, impl, threads, ms, gflops, gbps (decode only, else null), variant,
-    /// max_abs_diff, runs }.</summary>
-    private static string Json(List<Result> results)
-    {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
-        {
-            json.WriteStartArray();
-            foreach (Result r in results)
-            {
-                json.WriteStartObject();
-                json.WriteString("workload", r.Workload.Id);
-                json.WriteString("impl", r.Impl);
-                json.WriteNumber("threads", r.Threads);
-                json.WriteNumber("ms", Math.Round(r.Milliseconds, 4));
-                json.WriteNumber("gflops", Math.Round(r.Gflops, 2));
-                if (r.Gbps is double g) json.WriteNumber("gbps", Math.Round(g, 2));
-                else json.WriteNull("gbps");
-                json.WriteString("variant", r.Variant);
-                if (r.MaxAbsDiff is double x && double.IsFinite(x)) json.WriteNumber("max_abs_diff", x);
-                else json.WriteNull("max_abs_diff");
-                json.WriteNumber("runs", r.Runs);
-                json.WriteEndObject();
-            }
-            json.WriteEndArray();
-        }
-        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
     }
 
     private static double[,] ToMatrix(float[] data, int rows, int columns)
