@@ -1,0 +1,408 @@
+using System;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using FastKernelAttention.Kernels.Isa;
+
+namespace FastKernelAttention.Kernels;
+
+/// <summary>Where the decode kernel reads K and V: element (kv head g, key j) of K is at
+/// <c>Key + g·KeyHeadStride + j·KeyStride</c>, of V at <c>Value + g·dv + j·ValueStride</c> (elements of TKv).</summary>
+internal unsafe struct DecodeLayout<TKv>
+    where TKv : unmanaged
+{
+    public TKv* Key;
+
+    /// <summary>d for token-major K [n × Hkv·d]; n·d for the Gaussian kernel's centred copy [Hkv][n][d].</summary>
+    public nint KeyHeadStride;
+
+    public nint KeyStride;
+    public TKv* Value;
+    public nint ValueStride;
+}
+
+/// <summary>Partition constants of the decode kernel (never derived from the thread count, MATH §4).</summary>
+internal static class DecodeConstants
+{
+    /// <summary>Query rows per work item (any m: a half-precision call with m above the float threshold runs in row blocks).</summary>
+    public const int RowsPerItem = 8;
+
+    /// <summary>Keys per chunk: the T-precision state is merged into the double row state every chunk (MATH §14).</summary>
+    public const int ChunkKeys = KernelConstants.KeyTile * KernelConstants.TilesPerChunk;
+
+    /// <summary>
+    /// At most this many (row, key split) states per head: the keys are split into up to 16/m ranges of whole chunks
+    /// (m ≤ 16; none above), so that two or more threads share a long row while the partial states, H·16·(dv + 3)
+    /// doubles, stay a small part of the workspace.
+    /// </summary>
+    public const int MaxSplitStates = 16;
+
+    /// <summary>Query heads one work item covers: as many whole kv groups as fit in <see cref="KernelConstants.MaxBlockLanes"/>
+    /// (row, head) pairs (so the lane kernel's per-thread scratch suffices), so that an item reads whole token rows of K and V
+    /// — contiguous across pages, which the prefetcher follows; an item reading a 4 KiB stretch of each 16 KiB row reached
+    /// 8 GB/s against 14 GB/s for the whole row. A kv group larger than the pair limit is split over items.</summary>
+    public static int HeadsPerItem(int headCount, int groupSize, int rowsPerItem)
+    {
+        int pairLimit = Math.Max(1, KernelConstants.MaxBlockLanes / rowsPerItem);
+        if (groupSize >= pairLimit) return pairLimit;
+        return Math.Min(headCount, pairLimit / groupSize * groupSize);
+    }
+
+    /// <summary>Key splits of a call: up to <see cref="MaxSplitStates"/>/m ranges of whole chunks (1 when m &gt; 16 or n ≤ one chunk).</summary>
+    public static int KeySplits(int queryCount, int keyCount, out int chunksPerSplit)
+    {
+        int chunks = (int)(((long)keyCount + ChunkKeys - 1) / ChunkKeys);
+        int limit = Math.Max(1, MaxSplitStates / Math.Max(1, queryCount));
+        int splits = Math.Max(1, Math.Min(chunks, limit));
+        chunksPerSplit = Math.Max(1, (chunks + splits - 1) / splits);
+        return chunks == 0 ? 1 : (chunks + chunksPerSplit - 1) / chunksPerSplit;
+    }
+
+    /// <summary>Bytes of the partial split states of a call with H heads and dv value columns (see <see cref="MaxSplitStates"/>).</summary>
+    public static long PartialBytes(int headCount, int valueDim) => (long)headCount * MaxSplitStates * (valueDim + 3) * sizeof(double);
+}
+
+/// <summary>
+/// The decode kernel (few query rows against a long KV cache): one work item takes a fixed block of query heads (whole kv
+/// groups) and rows and sweeps the keys in tiles of <see cref="KernelConstants.KeyTile"/>, key-major: for each key it reads
+/// the item's kv heads of that token row, which are contiguous in token-major K and V, and serves every (row, head) pair of
+/// the item from them — so K and V stream sequentially through whole pages, and a GQA kv row is read once for its G heads.
+/// </summary>
+/// <remarks>
+/// <para>Per pair the arithmetic is that of the row kernel (MATH §4, §14): logits by a per-key dot product along d with four
+/// partial sums and a fixed-order horizontal sum, then the key bias, the Gaussian clamp and the excluded diagonal; the tile
+/// max, α = e^{m−M}, p_j = e^{s_j−M} and l in T; a ← α·a + Σ_j p_j v_j in key order; every
+/// <see cref="KernelConstants.TilesPerChunk"/> tiles (and at the row's last tile) the chunk state is merged into a
+/// double-precision row state in key order. Only the interleaving of pairs differs, so the result of a pair never depends on
+/// which other pairs share its item, nor on the thread count.</para>
+/// <para>K and V elements are read through <typeparamref name="TFormat"/>: as they are (T), or 16-bit formats widened in registers.</para>
+/// </remarks>
+internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    where TVec : unmanaged
+    where TOps : struct, ISimdOps<T, TVec>
+    where TKv : unmanaged
+    where TFormat : struct, IKeyValueFormat<T, TVec, TKv>
+{
+    private const int KeyTile = KernelConstants.KeyTile;
+
+    /// <summary>Computes query heads [firstHead, firstHead + heads) for rows [firstRow, firstRow + rows) over the keys of
+    /// split <paramref name="split"/> of <paramref name="splits"/> (whole chunks [split·chunksPerSplit, …) of
+    /// <see cref="DecodeConstants.ChunkKeys"/> keys). With one split the rows are finalised here; otherwise each pair's
+    /// double state (m, l, term, a) goes to its slot in <paramref name="partials"/> for <see cref="MergeSplits"/>.</summary>
+    /// <param name="scratch">At least <see cref="KernelConstants.ScratchBytes"/> bytes, 64-byte aligned; heads·rows ≤ 64.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RunItem(in AttentionProblem<T> p, in DecodeLayout<TKv> kv, int firstHead, int heads, int firstRow, int rows,
+        int split, int splits, int chunksPerSplit, double* partials, byte* scratch)
+    {
+        int d = p.HeadDim;
+        int dv = p.ValueDim;
+        int m = p.QueryCount;
+        int n = p.KeyCount;
+        int group = p.GroupSize;
+        int pairs = heads * rows;
+        bool gaussian = p.Gaussian;
+        bool direct = gaussian && p.DirectDifferences;
+        bool clamp = gaussian && !direct && !p.HasKeyLogWeights;
+        int offset = n - m;
+        double half = p.HalfInverseBandwidthSquared;
+        T negativeHalf = T.CreateTruncating(-half);
+        int splitStart = (int)System.Math.Min((long)split * chunksPerSplit * DecodeConstants.ChunkKeys, n);
+        int splitEnd = (int)System.Math.Min((long)(split + 1) * chunksPerSplit * DecodeConstants.ChunkKeys, n);
+
+        // Scratch (T): packed queries pairs × d, score tiles pairs × KeyTile, accumulators pairs × dv, running max and sum,
+        // the Gaussian clamp bound; then doubles: row state a (pairs × dv), m, l and the row term. Pair index = head·rows + row.
+        T* queries = (T*)scratch;
+        T* scores = queries + (nint)pairs * d;
+        T* accumulators = scores + (nint)pairs * KeyTile;
+        T* runningMax = accumulators + (nint)pairs * dv;
+        T* runningSum = runningMax + pairs;
+        T* bounds = runningSum + pairs;
+        double* rowA = (double*)(scratch + KernelConstants.Align((long)((byte*)(bounds + pairs) - scratch)));
+        double* rowM = rowA + (nint)pairs * dv;
+        double* rowL = rowM + pairs;
+        double* rowTerm = rowL + pairs;
+
+        // End of the keys each row reads in this split: its causal limit (MATH §3), non-decreasing in the row.
+        int* keyEnds = stackalloc int[DecodeConstants.RowsPerItem];
+        for (int r = 0; r < rows; r++)
+        {
+            int visible = p.Causal ? (int)Math.Clamp((long)firstRow + r + offset + 1, 0, n) : n;
+            keyEnds[r] = Math.Min(visible, splitEnd);
+        }
+        int keyEndMax = keyEnds[rows - 1];
+
+        for (int hl = 0; hl < heads; hl++)
+        {
+            int head = firstHead + hl;
+            int kvHead = head / group;
+            // The sink starts the first split's state (MATH §3: m = s₀, l = 1, a = 0); the other splits start empty.
+            double sink = p.SinkLogits != null && split == 0 ? p.SinkLogits[head] : double.NegativeInfinity;
+            bool hasSink = !double.IsNegativeInfinity(sink);
+            for (int r = 0; r < rows; r++)
+            {
+                int pair = hl * rows + r;
+                double normSquared = FusedAttentionKernel<T, TVec, TOps>.PackQuery(
+                    p.Query + (nint)(firstRow + r) * p.QueryStride + (nint)head * d,
+                    gaussian ? p.Centers + (nint)kvHead * d : null, d, direct ? 1.0 : p.Scale, queries + (nint)pair * d, 1);
+                double term = gaussian && !direct ? -normSquared * half : 0.0;
+                bounds[pair] = T.CreateTruncating(-term);
+                rowM[pair] = hasSink ? sink - term : double.NegativeInfinity;
+                rowL[pair] = hasSink ? 1.0 : 0.0;
+                rowTerm[pair] = term;
+                runningMax[pair] = T.NegativeInfinity;
+                runningSum[pair] = T.Zero;
+            }
+        }
+        new Span<double>(rowA, pairs * dv).Clear();
+        new Span<T>(accumulators, pairs * dv).Clear();
+
+        // Tiles are counted from the split's start, a chunk boundary, so chunks merge where they would in one sweep.
+        int tileIndex = 0;
+        for (int tileStart = splitStart; tileStart < keyEndMax; tileStart += KeyTile, tileIndex++)
+        {
+            int tileKeys = Math.Min(KeyTile, keyEndMax - tileStart);
+            if (direct) TileScores<TrueFlag>(in p, in kv, firstHead, heads, rows, keyEnds, tileStart, tileKeys, queries, scores);
+            else TileScores<FalseFlag>(in p, in kv, firstHead, heads, rows, keyEnds, tileStart, tileKeys, queries, scores);
+
+            // Online-softmax step per pair (MATH §4), with the row kernel's scalar logit finishing.
+            for (int hl = 0; hl < heads; hl++)
+            {
+                T* keyBias = p.KeyBias != null ? p.KeyBias + (nint)((firstHead + hl) / group) * n : null;
+                for (int r = 0; r < rows; r++)
+                {
+                    int pairKeys = Math.Min(KeyTile, keyEnds[r] - tileStart);
+                    if (pairKeys <= 0) continue;
+                    int pair = hl * rows + r;
+                    int diagonal = p.ExcludeDiagonal ? firstRow + r + offset : -1;
+                    T* s = scores + (nint)pair * KeyTile;
+                    T bound = bounds[pair];
+                    T tileMax = T.NegativeInfinity;
+                    for (int j = 0; j < pairKeys; j++)
+                    {
+                        T x = s[j];
+                        if (direct) x *= negativeHalf;
+                        if (keyBias != null) x += keyBias[tileStart + j];
+                        if (clamp && !(x <= bound)) x = T.IsNaN(x) ? x : bound; // D ≥ 0 (MATH §2); NaN stays
+                        if (tileStart + j == diagonal) x = T.NegativeInfinity;
+                        s[j] = x;
+                        tileMax = T.IsNaN(x) || x > tileMax ? x : tileMax;    // NaN-propagating max
+                    }
+                    T oldMax = runningMax[pair];
+                    T newMax = T.IsNaN(tileMax) || tileMax > oldMax ? tileMax : oldMax;
+                    T shift = T.IsNegativeInfinity(newMax) ? T.Zero : newMax;
+                    T alpha = T.Exp(oldMax - shift);
+                    runningSum[pair] = alpha * runningSum[pair] + FusedAttentionKernel<T, TVec, TOps>.ExpInPlace(s, pairKeys, shift);
+                    runningMax[pair] = newMax;
+                    Scale(accumulators + (nint)pair * dv, dv, alpha);
+                }
+            }
+
+            TileValues(in p, in kv, firstHead, heads, rows, keyEnds, tileStart, tileKeys, scores, accumulators);
+
+            for (int r = 0; r < rows; r++)
+            {
+                if (keyEnds[r] <= tileStart) continue;
+                bool lastTile = tileStart + KeyTile >= keyEnds[r];
+                if (!lastTile && tileIndex % KernelConstants.TilesPerChunk != KernelConstants.TilesPerChunk - 1) continue;
+                for (int hl = 0; hl < heads; hl++)
+                {
+                    int pair = hl * rows + r;
+                    FusedAttentionKernel<T, TVec, TOps>.MergeChunk(1, 1, dv, runningMax + pair, runningSum + pair,
+                        accumulators + (nint)pair * dv, rowM + pair, rowL + pair, rowA + (nint)pair * dv);
+                }
+            }
+        }
+
+        for (int hl = 0; hl < heads; hl++)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                int pair = hl * rows + r;
+                if (splits == 1)
+                {
+                    FusedAttentionKernel<T, TVec, TOps>.Finalise(in p, firstHead + hl, firstRow + r, 1,
+                        rowM + pair, rowL + pair, rowA + (nint)pair * dv, rowTerm + pair);
+                    continue;
+                }
+                double* slot = partials + (((nint)(firstHead + hl) * m + firstRow + r) * splits + split) * (dv + 3);
+                slot[0] = rowM[pair];
+                slot[1] = rowL[pair];
+                slot[2] = rowTerm[pair];
+                new ReadOnlySpan<double>(rowA + (nint)pair * dv, dv).CopyTo(new Span<double>(slot + 3, dv));
+            }
+        }
+    }
+
+    /// <summary>Merges the split states of (head, row) in split order into the first (MATH §4 merge, in double) and finalises.</summary>
+    public static void MergeSplits(in AttentionProblem<T> p, double* partials, int splits, int head, int row)
+    {
+        int dv = p.ValueDim;
+        double* first = partials + ((nint)head * p.QueryCount + row) * splits * (dv + 3);
+        for (int split = 1; split < splits; split++)
+        {
+            double* state = first + (nint)split * (dv + 3);
+            double l = state[1];
+            if (l == 0) continue; // an empty split (a NaN sum is merged, and spreads)
+            double merged = Math.Max(first[0], state[0]); // Math.Max propagates NaN
+            double oldFactor = double.IsNegativeInfinity(first[0]) ? 0.0 : Math.Exp(first[0] - merged);
+            double newFactor = Math.Exp(state[0] - merged);
+            first[1] = oldFactor * first[1] + newFactor * l;
+            for (int c = 0; c < dv; c++)
+                first[3 + c] = oldFactor * first[3 + c] + newFactor * state[3 + c];
+            first[0] = merged;
+        }
+        FusedAttentionKernel<T, TVec, TOps>.Finalise(in p, head, row, 1, first, first + 1, first + 3, first + 2);
+    }
+
+    /// <summary>Logits of the tile for every pair, key-major: per key, the item's kv heads in order (one contiguous stretch
+    /// of the token row), and per kv head its query heads and the rows that see the key.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileScores<TDirect>(in AttentionProblem<T> p, in DecodeLayout<TKv> kv, int firstHead, int heads, int rows,
+        int* keyEnds, int tileStart, int tileKeys, T* queries, T* scores)
+        where TDirect : struct, IFlag
+    {
+        int d = p.HeadDim;
+        int group = p.GroupSize;
+        int lastHead = firstHead + heads;
+        int firstKvHead = firstHead / group;
+        int lastKvHead = (lastHead - 1) / group;
+        nint keyHeadStride = kv.KeyHeadStride;
+        for (int j = 0; j < tileKeys; j++)
+        {
+            int key = tileStart + j;
+            int firstRowSeeing = 0;
+            while (keyEnds[firstRowSeeing] <= key) firstRowSeeing++; // the last row sees every key of the sweep
+            TKv* keyRow = kv.Key + (nint)key * kv.KeyStride;
+            int head = firstHead;
+            for (int kvHead = firstKvHead; kvHead <= lastKvHead; kvHead++)
+            {
+                int groupEnd = Math.Min(lastHead, (kvHead + 1) * group);
+                TKv* k = keyRow + kvHead * keyHeadStride;
+                for (; head < groupEnd; head++)
+                {
+                    int pairBase = (head - firstHead) * rows;
+                    for (int r = firstRowSeeing; r < rows; r++)
+                    {
+                        int pair = pairBase + r;
+                        scores[(nint)pair * KeyTile + j] = Dot<TDirect>(k, queries + (nint)pair * d, d);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>a ← a + p_j·v_j for every pair, key-major like <see cref="TileScores"/> (α was applied before).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileValues(in AttentionProblem<T> p, in DecodeLayout<TKv> kv, int firstHead, int heads, int rows,
+        int* keyEnds, int tileStart, int tileKeys, T* probabilities, T* accumulators)
+    {
+        int dv = p.ValueDim;
+        if (dv == 0) return;
+        int group = p.GroupSize;
+        int lastHead = firstHead + heads;
+        int firstKvHead = firstHead / group;
+        int lastKvHead = (lastHead - 1) / group;
+        for (int j = 0; j < tileKeys; j++)
+        {
+            int key = tileStart + j;
+            int firstRowSeeing = 0;
+            while (keyEnds[firstRowSeeing] <= key) firstRowSeeing++;
+            TKv* valueRow = kv.Value + (nint)key * kv.ValueStride;
+            int head = firstHead;
+            for (int kvHead = firstKvHead; kvHead <= lastKvHead; kvHead++)
+            {
+                int groupEnd = Math.Min(lastHead, (kvHead + 1) * group);
+                TKv* v = valueRow + (nint)kvHead * dv;
+                for (; head < groupEnd; head++)
+                {
+                    int pairBase = (head - firstHead) * rows;
+                    for (int r = firstRowSeeing; r < rows; r++)
+                    {
+                        int pair = pairBase + r;
+                        MultiplyAdd(probabilities[(nint)pair * KeyTile + j], v, accumulators + (nint)pair * dv, dv);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>q̂·k (or Σ(q̂ − k)² for direct differences) with four partial sums along d combined in a fixed order,
+    /// exactly as the row kernel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Dot<TDirect>(TKv* key, T* query, int d)
+        where TDirect : struct, IFlag
+    {
+        int w = TOps.Count;
+        TVec a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+        int k = 0;
+        // In bounds: k + 4w <= d (then k + w <= d) on the key row and on the packed query.
+        for (; k + 4 * w <= d; k += 4 * w)
+        {
+            a0 = Term<TDirect>(query + k, key + k, a0);
+            a1 = Term<TDirect>(query + k + w, key + k + w, a1);
+            a2 = Term<TDirect>(query + k + 2 * w, key + k + 2 * w, a2);
+            a3 = Term<TDirect>(query + k + 3 * w, key + k + 3 * w, a3);
+        }
+        for (; k + w <= d; k += w)
+            a0 = Term<TDirect>(query + k, key + k, a0);
+        T t = TOps.HorizontalSum(TOps.Add(TOps.Add(a0, a1), TOps.Add(a2, a3)));
+        for (; k < d; k++)
+        {
+            T x = TFormat.LoadScalar(key + k);
+            T e = TDirect.Value ? query[k] - x : x;
+            t = T.FusedMultiplyAdd(e, TDirect.Value ? e : query[k], t);
+        }
+        return t;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec Term<TDirect>(T* query, TKv* key, TVec sum)
+        where TDirect : struct, IFlag
+    {
+        TVec q = TOps.Load(query);
+        if (TDirect.Value)
+        {
+            TVec e = TOps.Subtract(q, TFormat.Load(key));
+            return TOps.MultiplyAdd(e, e, sum);
+        }
+        return TOps.MultiplyAdd(TFormat.Load(key), q, sum);
+    }
+
+    /// <summary>acc ← α·acc (the row kernel's first step of its value update).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scale(T* accumulator, int dv, T alpha)
+    {
+        int w = TOps.Count;
+        TVec alphaVector = TOps.Broadcast(alpha);
+        int c = 0;
+        for (; c + w <= dv; c += w)
+            TOps.Store(TOps.Multiply(TOps.Load(accumulator + c), alphaVector), accumulator + c);
+        for (; c < dv; c++)
+            accumulator[c] *= alpha;
+    }
+
+    /// <summary>acc ← p·v + acc along dv (vector FMA of the path, fused scalar FMA on the tail: as the row kernel).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MultiplyAdd(T probability, TKv* value, T* accumulator, int dv)
+    {
+        int w = TOps.Count;
+        TVec b = TOps.Broadcast(probability);
+        int c = 0;
+        // In bounds: c + 4w <= dv (then c + w <= dv) on the value row and the accumulator.
+        for (; c + 4 * w <= dv; c += 4 * w)
+        {
+            TVec x0 = TOps.MultiplyAdd(b, TFormat.Load(value + c), TOps.Load(accumulator + c));
+            TVec x1 = TOps.MultiplyAdd(b, TFormat.Load(value + c + w), TOps.Load(accumulator + c + w));
+            TVec x2 = TOps.MultiplyAdd(b, TFormat.Load(value + c + 2 * w), TOps.Load(accumulator + c + 2 * w));
+            TVec x3 = TOps.MultiplyAdd(b, TFormat.Load(value + c + 3 * w), TOps.Load(accumulator + c + 3 * w));
+            TOps.Store(x0, accumulator + c);
+            TOps.Store(x1, accumulator + c + w);
+            TOps.Store(x2, accumulator + c + 2 * w);
+            TOps.Store(x3, accumulator + c + 3 * w);
+        }
+        for (; c + w <= dv; c += w)
+            TOps.Store(TOps.MultiplyAdd(b, TFormat.Load(value + c), TOps.Load(accumulator + c)), accumulator + c);
+        for (; c < dv; c++)
+            accumulator[c] = T.FusedMultiplyAdd(probability, TFormat.LoadScalar(value + c), accumulator[c]);
+    }
+}
