@@ -69,9 +69,10 @@ internal unsafe struct BFloat16Format<TVec> : IKeyValueFormat<float, TVec, ushor
 
 /// <summary>
 /// IEEE binary16 (<see cref="System.Half"/>) bit patterns widened to float without F16C (which .NET does not expose):
-/// f = bits((h &amp; 0x7FFF) &lt;&lt; 13) · 2¹¹² moves the exponent from bias 15 to bias 127 and is exact for normal and
-/// subnormal halves alike; an all-ones half exponent (±∞, NaN) is rebuilt with an all-ones float exponent; the sign is
-/// OR-ed back. Five integer operations and one multiply per register.
+/// x = ((h &lt;&lt; 16) &gt;&gt; 3 arithmetic) &amp; 0x8FFFE000 puts the sign at bit 31 and the exponent and mantissa at float
+/// positions; x·2¹¹² moves the exponent from bias 15 to bias 127 and is exact for normal and subnormal halves alike (the
+/// sign rides along); an all-ones half exponent (±∞, NaN) gets an all-ones float exponent instead. Six integer operations,
+/// one multiply and a select per register.
 /// </summary>
 internal unsafe struct HalfFormat<TVec> : IKeyValueFormat<float, TVec, ushort>
     where TVec : unmanaged
@@ -80,6 +81,9 @@ internal unsafe struct HalfFormat<TVec> : IKeyValueFormat<float, TVec, ushort>
     private const uint ExponentMask = 0x7C00;     // half exponent field
     private const uint FloatInfinity = 0x7F800000;
     private const float Rebias = 5.192297e33f;     // 2^112 = 2^(127 − 15)
+    private const int SignedMagnitudeMask = unchecked((int)0x8FFFE000); // sign, then the 5 + 10 exponent and mantissa bits
+    private const int ShiftedExponent = 0x0F800000;  // the half exponent field after the shifts
+    private const int FloatInfinityBits = 0x7F800000;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVec Load(ushort* source)
@@ -105,31 +109,31 @@ internal unsafe struct HalfFormat<TVec> : IKeyValueFormat<float, TVec, ushort>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Widen(Vector512<uint> h)
     {
-        Vector512<uint> magnitude = Vector512.ShiftLeft(h & Vector512.Create(MagnitudeMask), 13);
-        Vector512<float> finite = magnitude.AsSingle() * Vector512.Create(Rebias);
-        Vector512<uint> special = Vector512.Equals(h & Vector512.Create(ExponentMask), Vector512.Create(ExponentMask));
-        Vector512<uint> bits = Vector512.ConditionalSelect(special, magnitude | Vector512.Create(FloatInfinity), finite.AsUInt32());
-        return (bits | Vector512.ShiftLeft(Vector512.ShiftRightLogical(h, 15), 31)).AsSingle();
+        // x = sign | exponent and mantissa moved to float positions (arithmetic shift, then clear the copies of the sign).
+        Vector512<int> x = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(h, 16).AsInt32(), 3) & Vector512.Create(SignedMagnitudeMask);
+        Vector512<float> finite = x.AsSingle() * Vector512.Create(Rebias);
+        Vector512<int> special = Vector512.Equals(x & Vector512.Create(ShiftedExponent), Vector512.Create(ShiftedExponent));
+        return Vector512.ConditionalSelect(special.AsSingle(), (x | Vector512.Create(FloatInfinityBits)).AsSingle(), finite);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Widen(Vector256<uint> h)
     {
-        Vector256<uint> magnitude = Vector256.ShiftLeft(h & Vector256.Create(MagnitudeMask), 13);
-        Vector256<float> finite = magnitude.AsSingle() * Vector256.Create(Rebias);
-        Vector256<uint> special = Vector256.Equals(h & Vector256.Create(ExponentMask), Vector256.Create(ExponentMask));
-        Vector256<uint> bits = Vector256.ConditionalSelect(special, magnitude | Vector256.Create(FloatInfinity), finite.AsUInt32());
-        return (bits | Vector256.ShiftLeft(Vector256.ShiftRightLogical(h, 15), 31)).AsSingle();
+        // x = sign | exponent and mantissa moved to float positions (arithmetic shift, then clear the copies of the sign).
+        Vector256<int> x = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(h, 16).AsInt32(), 3) & Vector256.Create(SignedMagnitudeMask);
+        Vector256<float> finite = x.AsSingle() * Vector256.Create(Rebias);
+        Vector256<int> special = Vector256.Equals(x & Vector256.Create(ShiftedExponent), Vector256.Create(ShiftedExponent));
+        return Vector256.ConditionalSelect(special.AsSingle(), (x | Vector256.Create(FloatInfinityBits)).AsSingle(), finite);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<float> Widen(Vector128<uint> h)
     {
-        Vector128<uint> magnitude = Vector128.ShiftLeft(h & Vector128.Create(MagnitudeMask), 13);
-        Vector128<float> finite = magnitude.AsSingle() * Vector128.Create(Rebias);
-        Vector128<uint> special = Vector128.Equals(h & Vector128.Create(ExponentMask), Vector128.Create(ExponentMask));
-        Vector128<uint> bits = Vector128.ConditionalSelect(special, magnitude | Vector128.Create(FloatInfinity), finite.AsUInt32());
-        return (bits | Vector128.ShiftLeft(Vector128.ShiftRightLogical(h, 15), 31)).AsSingle();
+        // x = sign | exponent and mantissa moved to float positions (arithmetic shift, then clear the copies of the sign).
+        Vector128<int> x = Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(h, 16).AsInt32(), 3) & Vector128.Create(SignedMagnitudeMask);
+        Vector128<float> finite = x.AsSingle() * Vector128.Create(Rebias);
+        Vector128<int> special = Vector128.Equals(x & Vector128.Create(ShiftedExponent), Vector128.Create(ShiftedExponent));
+        return Vector128.ConditionalSelect(special.AsSingle(), (x | Vector128.Create(FloatInfinityBits)).AsSingle(), finite);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
