@@ -325,7 +325,50 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         int lastHead = firstHead + heads;
         int firstKvHead = firstHead / group;
         int lastKvHead = (lastHead - 1) / group;
-        for (int j = 0; j < tileKeys; j += 2)
+        int j = 0;
+        // Four keys per step: the accumulator goes through registers once per four value rows.
+        for (; j + 4 <= tileKeys; j += 4)
+        {
+            int key = tileStart + j;
+            int firstRowSeeing = 0;
+            while (keyEnds[firstRowSeeing] <= key) firstRowSeeing++;
+            int allFrom = firstRowSeeing;                 // rows from here see all four keys
+            while (keyEnds[allFrom] <= key + 3) allFrom++;
+            TKv* valueRow = kv.Value + (nint)key * kv.ValueStride;
+            // The four rows after this step's: V of this tile, then K of the next tile.
+            byte* ahead0 = AheadRow(in kv, tileStart, tileKeys, nextTileEnd, j + 4);
+            byte* ahead1 = AheadRow(in kv, tileStart, tileKeys, nextTileEnd, j + 5);
+            byte* ahead2 = AheadRow(in kv, tileStart, tileKeys, nextTileEnd, j + 6);
+            byte* ahead3 = AheadRow(in kv, tileStart, tileKeys, nextTileEnd, j + 7);
+            int head = firstHead;
+            for (int kvHead = firstKvHead; kvHead <= lastKvHead; kvHead++)
+            {
+                int groupEnd = Math.Min(lastHead, (kvHead + 1) * group);
+                PrefetchSlice(in kv, ahead0, j + 4 < tileKeys, kvHead, dv, p.HeadDim);
+                PrefetchSlice(in kv, ahead1, j + 5 < tileKeys, kvHead, dv, p.HeadDim);
+                PrefetchSlice(in kv, ahead2, j + 6 < tileKeys, kvHead, dv, p.HeadDim);
+                PrefetchSlice(in kv, ahead3, j + 7 < tileKeys, kvHead, dv, p.HeadDim);
+                TKv* v0 = valueRow + (nint)kvHead * dv;
+                for (; head < groupEnd; head++)
+                {
+                    int pairBase = (head - firstHead) * rows;
+                    int r = firstRowSeeing;
+                    for (; r < allFrom; r++)
+                    {
+                        // A row whose causal end falls inside the step: its keys one at a time, in order.
+                        int pair = pairBase + r;
+                        for (int jj = j; jj < j + 4 && tileStart + jj < keyEnds[r]; jj++)
+                            MultiplyAdd(probabilities[(nint)pair * KeyTile + jj], v0 + (nint)(jj - j) * kv.ValueStride, accumulators + (nint)pair * dv, dv);
+                    }
+                    for (; r < rows; r++)
+                    {
+                        int pair = pairBase + r;
+                        MultiplyAdd4(probabilities + (nint)pair * KeyTile + j, v0, kv.ValueStride, accumulators + (nint)pair * dv, dv);
+                    }
+                }
+            }
+        }
+        for (; j < tileKeys; j += 2)
         {
             int key = tileStart + j;
             bool two = j + 1 < tileKeys;
@@ -373,6 +416,64 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>The row at index <paramref name="index"/> of the value sweep's read-ahead sequence: V rows of this tile, then
+    /// K rows of the next tile (null past the keys of the sweep).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* AheadRow(in DecodeLayout<TKv> kv, int tileStart, int tileKeys, int nextTileEnd, int index)
+    {
+        if (index < tileKeys) return (byte*)(kv.Value + (nint)(tileStart + index) * kv.ValueStride);
+        int key = tileStart + KeyTile + index - tileKeys;
+        return key < nextTileEnd ? (byte*)(kv.Key + (nint)key * kv.KeyStride) : null;
+    }
+
+    /// <summary>Prefetches kv head <paramref name="kvHead"/>'s stretch of an <see cref="AheadRow"/> (a V row, or a K row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchSlice(in DecodeLayout<TKv> kv, byte* row, bool isValue, int kvHead, int dv, int d)
+    {
+        if (row == null) return;
+        if (isValue) Prefetch(row + (nint)kvHead * dv * sizeof(TKv), dv * sizeof(TKv));
+        else Prefetch(row + kvHead * kv.KeyHeadStride * sizeof(TKv), d * sizeof(TKv));
+    }
+
+    /// <summary>acc ← p₃v₃ + (p₂v₂ + (p₁v₁ + (p₀v₀ + acc))) along dv: four consecutive value rows (stride
+    /// <paramref name="valueStride"/>) with the accumulator in registers; per element the same operations in the same order
+    /// as four <see cref="MultiplyAdd"/> calls.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MultiplyAdd4(T* probabilities, TKv* value, nint valueStride, T* accumulator, int dv)
+    {
+        int w = TOps.Count;
+        TVec b0 = TOps.Broadcast(probabilities[0]), b1 = TOps.Broadcast(probabilities[1]);
+        TVec b2 = TOps.Broadcast(probabilities[2]), b3 = TOps.Broadcast(probabilities[3]);
+        TKv* v1 = value + valueStride, v2 = v1 + valueStride, v3 = v2 + valueStride;
+        int c = 0;
+        // In bounds: c + 2w <= dv (then c + w <= dv) on the four value rows and the accumulator.
+        for (; c + 2 * w <= dv; c += 2 * w)
+        {
+            TVec x0 = TOps.MultiplyAdd(b0, TFormat.Load(value + c), TOps.Load(accumulator + c));
+            TVec x1 = TOps.MultiplyAdd(b0, TFormat.Load(value + c + w), TOps.Load(accumulator + c + w));
+            x0 = TOps.MultiplyAdd(b1, TFormat.Load(v1 + c), x0);
+            x1 = TOps.MultiplyAdd(b1, TFormat.Load(v1 + c + w), x1);
+            x0 = TOps.MultiplyAdd(b2, TFormat.Load(v2 + c), x0);
+            x1 = TOps.MultiplyAdd(b2, TFormat.Load(v2 + c + w), x1);
+            TOps.Store(TOps.MultiplyAdd(b3, TFormat.Load(v3 + c), x0), accumulator + c);
+            TOps.Store(TOps.MultiplyAdd(b3, TFormat.Load(v3 + c + w), x1), accumulator + c + w);
+        }
+        for (; c + w <= dv; c += w)
+        {
+            TVec x = TOps.MultiplyAdd(b0, TFormat.Load(value + c), TOps.Load(accumulator + c));
+            x = TOps.MultiplyAdd(b1, TFormat.Load(v1 + c), x);
+            x = TOps.MultiplyAdd(b2, TFormat.Load(v2 + c), x);
+            TOps.Store(TOps.MultiplyAdd(b3, TFormat.Load(v3 + c), x), accumulator + c);
+        }
+        for (; c < dv; c++)
+        {
+            T x = T.FusedMultiplyAdd(probabilities[0], TFormat.LoadScalar(value + c), accumulator[c]);
+            x = T.FusedMultiplyAdd(probabilities[1], TFormat.LoadScalar(v1 + c), x);
+            x = T.FusedMultiplyAdd(probabilities[2], TFormat.LoadScalar(v2 + c), x);
+            accumulator[c] = T.FusedMultiplyAdd(probabilities[3], TFormat.LoadScalar(v3 + c), x);
         }
     }
 
