@@ -269,7 +269,49 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         int firstKvHead = firstHead / group;
         int lastKvHead = (lastHead - 1) / group;
         nint keyHeadStride = kv.KeyHeadStride;
-        for (int j = 0; j < tileKeys; j += 2)
+        int j = 0;
+        // 512-bit paths (32 registers): four keys per step share the query loads (16 accumulators + 4 query registers).
+        if (Unsafe.SizeOf<TVec>() == 64)
+        {
+            for (; j + 4 <= tileKeys; j += 4)
+            {
+                int key = tileStart + j;
+                int firstRowSeeing = 0;
+                while (keyEnds[firstRowSeeing] <= key) firstRowSeeing++;
+                int allFrom = firstRowSeeing;
+                while (keyEnds[allFrom] <= key + 3) allFrom++;
+                TKv* keyRow = kv.Key + (nint)key * kv.KeyStride;
+                // The four rows after this step's: K of this tile, then V of this tile.
+                byte* ahead0 = ScoresAheadRow(in kv, tileStart, tileKeys, j + 4);
+                byte* ahead1 = ScoresAheadRow(in kv, tileStart, tileKeys, j + 5);
+                byte* ahead2 = ScoresAheadRow(in kv, tileStart, tileKeys, j + 6);
+                byte* ahead3 = ScoresAheadRow(in kv, tileStart, tileKeys, j + 7);
+                int head = firstHead;
+                for (int kvHead = firstKvHead; kvHead <= lastKvHead; kvHead++)
+                {
+                    int groupEnd = Math.Min(lastHead, (kvHead + 1) * group);
+                    PrefetchSlice(in kv, ahead0, j + 4 >= tileKeys, kvHead, p.ValueDim, d);
+                    PrefetchSlice(in kv, ahead1, j + 5 >= tileKeys, kvHead, p.ValueDim, d);
+                    PrefetchSlice(in kv, ahead2, j + 6 >= tileKeys, kvHead, p.ValueDim, d);
+                    PrefetchSlice(in kv, ahead3, j + 7 >= tileKeys, kvHead, p.ValueDim, d);
+                    TKv* k0 = keyRow + kvHead * keyHeadStride;
+                    for (; head < groupEnd; head++)
+                    {
+                        T* s = scores + (nint)(head - firstHead) * rows * KeyTile + j;
+                        T* q = queries + (nint)(head - firstHead) * rows * d;
+                        int r = firstRowSeeing;
+                        for (; r < allFrom; r++)
+                        {
+                            for (int jj = 0; jj < 4 && key + jj < keyEnds[r]; jj++)
+                                s[(nint)r * KeyTile + jj] = Dot<TDirect>(k0 + jj * kv.KeyStride, q + (nint)r * d, d);
+                        }
+                        for (; r < rows; r++)
+                            Dot4<TDirect>(k0, kv.KeyStride, q + (nint)r * d, d, s + (nint)r * KeyTile);
+                    }
+                }
+            }
+        }
+        for (; j < tileKeys; j += 2)
         {
             int key = tileStart + j;
             bool two = j + 1 < tileKeys;
@@ -417,6 +459,77 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                 }
             }
         }
+    }
+
+    /// <summary>The row at index <paramref name="index"/> of the logit sweep's read-ahead sequence: K rows of this tile, then
+    /// V rows of this tile (null past them).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* ScoresAheadRow(in DecodeLayout<TKv> kv, int tileStart, int tileKeys, int index)
+    {
+        if (index < tileKeys) return (byte*)(kv.Key + (nint)(tileStart + index) * kv.KeyStride);
+        return index - tileKeys < tileKeys ? (byte*)(kv.Value + (nint)(tileStart + index - tileKeys) * kv.ValueStride) : null;
+    }
+
+    /// <summary>Four keys' <see cref="Dot{TDirect}"/> (rows <paramref name="keyStride"/> apart) against one query, sharing
+    /// its loads; each result as computed alone.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot4<TDirect>(TKv* key0, nint keyStride, T* query, int d, T* scores)
+        where TDirect : struct, IFlag
+    {
+        int w = TOps.Count;
+        TKv* key1 = key0 + keyStride, key2 = key1 + keyStride, key3 = key2 + keyStride;
+        TVec a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+        TVec b0 = TOps.Zero, b1 = TOps.Zero, b2 = TOps.Zero, b3 = TOps.Zero;
+        TVec c0 = TOps.Zero, c1 = TOps.Zero, c2 = TOps.Zero, c3 = TOps.Zero;
+        TVec e0 = TOps.Zero, e1 = TOps.Zero, e2 = TOps.Zero, e3 = TOps.Zero;
+        int k = 0;
+        // In bounds: k + 4w <= d (then k + w <= d) on the four key rows and on the packed query.
+        for (; k + 4 * w <= d; k += 4 * w)
+        {
+            TVec q0 = TOps.Load(query + k), q1 = TOps.Load(query + k + w), q2 = TOps.Load(query + k + 2 * w), q3 = TOps.Load(query + k + 3 * w);
+            a0 = Term<TDirect>(q0, key0 + k, a0);
+            b0 = Term<TDirect>(q0, key1 + k, b0);
+            c0 = Term<TDirect>(q0, key2 + k, c0);
+            e0 = Term<TDirect>(q0, key3 + k, e0);
+            a1 = Term<TDirect>(q1, key0 + k + w, a1);
+            b1 = Term<TDirect>(q1, key1 + k + w, b1);
+            c1 = Term<TDirect>(q1, key2 + k + w, c1);
+            e1 = Term<TDirect>(q1, key3 + k + w, e1);
+            a2 = Term<TDirect>(q2, key0 + k + 2 * w, a2);
+            b2 = Term<TDirect>(q2, key1 + k + 2 * w, b2);
+            c2 = Term<TDirect>(q2, key2 + k + 2 * w, c2);
+            e2 = Term<TDirect>(q2, key3 + k + 2 * w, e2);
+            a3 = Term<TDirect>(q3, key0 + k + 3 * w, a3);
+            b3 = Term<TDirect>(q3, key1 + k + 3 * w, b3);
+            c3 = Term<TDirect>(q3, key2 + k + 3 * w, c3);
+            e3 = Term<TDirect>(q3, key3 + k + 3 * w, e3);
+        }
+        for (; k + w <= d; k += w)
+        {
+            TVec q0 = TOps.Load(query + k);
+            a0 = Term<TDirect>(q0, key0 + k, a0);
+            b0 = Term<TDirect>(q0, key1 + k, b0);
+            c0 = Term<TDirect>(q0, key2 + k, c0);
+            e0 = Term<TDirect>(q0, key3 + k, e0);
+        }
+        T t0 = TOps.HorizontalSum(TOps.Add(TOps.Add(a0, a1), TOps.Add(a2, a3)));
+        T t1 = TOps.HorizontalSum(TOps.Add(TOps.Add(b0, b1), TOps.Add(b2, b3)));
+        T t2 = TOps.HorizontalSum(TOps.Add(TOps.Add(c0, c1), TOps.Add(c2, c3)));
+        T t3 = TOps.HorizontalSum(TOps.Add(TOps.Add(e0, e1), TOps.Add(e2, e3)));
+        for (; k < d; k++)
+        {
+            T x0 = TFormat.LoadScalar(key0 + k), x1 = TFormat.LoadScalar(key1 + k), x2 = TFormat.LoadScalar(key2 + k), x3 = TFormat.LoadScalar(key3 + k);
+            T qk = query[k];
+            T y0 = TDirect.Value ? qk - x0 : x0, y1 = TDirect.Value ? qk - x1 : x1, y2 = TDirect.Value ? qk - x2 : x2, y3 = TDirect.Value ? qk - x3 : x3;
+            t0 = T.FusedMultiplyAdd(y0, TDirect.Value ? y0 : qk, t0);
+            t1 = T.FusedMultiplyAdd(y1, TDirect.Value ? y1 : qk, t1);
+            t2 = T.FusedMultiplyAdd(y2, TDirect.Value ? y2 : qk, t2);
+            t3 = T.FusedMultiplyAdd(y3, TDirect.Value ? y3 : qk, t3);
+        }
+        scores[0] = t0;
+        scores[1] = t1;
+        scores[2] = t2;
+        scores[3] = t3;
     }
 
     /// <summary>The row at index <paramref name="index"/> of the value sweep's read-ahead sequence: V rows of this tile, then
