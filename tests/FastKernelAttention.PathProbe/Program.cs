@@ -11,7 +11,7 @@ namespace FastKernelAttention.PathProbe;
 /// Run as a child process by the tests, so that an access violation kills this process and not the test run.
 /// <list type="bullet">
 /// <item><c>oob [isa]</c>: about 18,500 calls of <see cref="Attention.Forward(ReadOnlySpan2D{float}, ReadOnlySpan2D{float}, ReadOnlySpan2D{float}, Span2D{float}, in AttentionOptions, Span{float})"/>
-/// and <c>ForwardMultiHead</c> (H = 4, Hkv = 2), float and double, dot and Gaussian kernels, causal or not, with and without
+/// and <c>ForwardMultiHead</c> (H = 4, Hkv = 2), float and double (and float with bfloat16 / half K and V), dot and Gaussian kernels, causal or not, with and without
 /// sinks, log-sum-exp, caller workspace and threads, shapes m, n, d, dv in 1..67, row pitches 0..8. Every input, output,
 /// sink array and workspace sits in its own <see cref="GuardedBuffer{T}"/> that ends exactly at a no-access page, then in a
 /// second pass starts exactly after one; inputs are read-only pages. A stray access outside an array kills the process
@@ -165,6 +165,28 @@ internal static unsafe class Program
             }
         }
 
+        // 16-bit K/V (bfloat16 and half, decode kernel for every m): every (m, n) pair, d and dv rotating, H = 4 over Hkv = 2
+        // or single-head, causal or not, with NaN bit patterns in the K/V padding.
+        foreach (GuardAt guard in new[] { GuardAt.End, GuardAt.Start })
+        {
+            int variant = 0;
+            for (int i = 0; i < Sizes.Length; i++)
+            {
+                for (int j = 0; j < Sizes.Length; j++)
+                {
+                    int d = Sizes[(i + 2 * j) % Sizes.Length], dv = Sizes[(2 * i + j + 5) % Sizes.Length];
+                    int pitch = Pitches[(i + j) % Pitches.Length];
+                    foreach (bool causal in new[] { false, true })
+                    {
+                        var options = Options(AttentionKernel.Dot, causal, variant % 3 == 0 ? 0.25 : null, variant);
+                        var shape = new Shape(Sizes[i], Sizes[j] * (variant % 7 == 0 ? 9 : 1), d, dv, pitch, variant % 2 == 0 ? 4 : 1, variant % 2 == 0 ? 2 : 1);
+                        CallHalfPrecision(shape, options, guard, half: variant % 4 < 2, extras: Extras(variant));
+                        variant++;
+                    }
+                }
+            }
+        }
+
         foreach (string failure in Failures) Console.WriteLine(failure);
         Console.WriteLine($"OOB probe: {calls} calls, {faults} faults");
         return faults == 0 ? 0 : 1;
@@ -238,6 +260,46 @@ internal static unsafe class Program
             sinks.Length > 0 ? sinks.Pointer : null, extras.Workspace ? workspace.Pointer : null, workspaceBytes);
         calls++;
         Check(o, lse, s, options, guard);
+    }
+
+    /// <summary>A call with float Q, O and 16-bit K, V (bfloat16 or half bit patterns; NaN in the padding).</summary>
+    private static void CallHalfPrecision(Shape s, AttentionOptions options, GuardAt guard, bool half, CallExtras extras)
+    {
+        int h = s.Heads, hkv = s.KeyValueHeads;
+        using var q = new GuardedBuffer<float>(Extent(s.M, h * s.D, s.Pitch), guard);
+        using var k = new GuardedBuffer<ushort>(Extent(s.N, hkv * s.D, s.Pitch), guard);
+        using var v = new GuardedBuffer<ushort>(Extent(s.N, hkv * s.Dv, s.Pitch), guard);
+        using var o = new GuardedBuffer<float>(Extent(s.M, h * s.Dv, s.Pitch), guard);
+        using var lse = new GuardedBuffer<float>(extras.LogSumExp ? h * s.M : 0, guard);
+        FillInput(q, h * s.D, s.Pitch, 1);
+        FillNarrow(k, hkv * s.D, s.Pitch, 2, half);
+        FillNarrow(v, hkv * s.Dv, s.Pitch, 3, half);
+        o.Span.Fill(Sentinel<float>());
+        lse.Span.Fill(Sentinel<float>());
+
+        var query = new ReadOnlySpan2D<float>(q.Pointer, s.M, h * s.D, s.Pitch);
+        var output = new Span2D<float>(o.Pointer, s.M, h * s.Dv, s.Pitch);
+        Span<float> logSumExp = extras.LogSumExp ? new Span<float>(lse.Pointer, h * s.M) : default;
+        if (half)
+            Attention.ForwardMultiHead(query, new ReadOnlySpan2D<Half>((Half*)k.Pointer, s.N, hkv * s.D, s.Pitch),
+                new ReadOnlySpan2D<Half>((Half*)v.Pointer, s.N, hkv * s.Dv, s.Pitch), output, h, hkv, options, logSumExp);
+        else
+            Attention.ForwardMultiHead(query, new ReadOnlySpan2D<BFloat16>((BFloat16*)k.Pointer, s.N, hkv * s.D, s.Pitch),
+                new ReadOnlySpan2D<BFloat16>((BFloat16*)v.Pointer, s.N, hkv * s.Dv, s.Pitch), output, h, hkv, options, logSumExp);
+        calls++;
+        Check(o, lse, s, options, guard);
+    }
+
+    /// <summary>16-bit values in [−1, 1] in the view and NaN bit patterns in the pitch padding.</summary>
+    private static void FillNarrow(GuardedBuffer<ushort> buffer, int width, int pitch, int seed, bool half)
+    {
+        Span<ushort> data = buffer.Span;
+        for (int i = 0; i < data.Length; i++)
+        {
+            float x = IsPadding(i, width, pitch) ? float.NaN : (float)((((i + seed) * 7919) % 2003) / 1001.0 - 1);
+            data[i] = half ? BitConverter.HalfToUInt16Bits((Half)x) : ((BFloat16)x).Bits;
+        }
+        buffer.MakeReadOnly();
     }
 
     private static void Invoke<T>(T* q, T* k, T* v, T* o, Shape s, in AttentionOptions options, T* lse, T* sinks, byte* workspace, int workspaceBytes)

@@ -114,6 +114,11 @@ public static class WorkloadTable
         var random = new Random(5);
         float[] q = QuickTable.Normal(random, lq * h * d), k = QuickTable.Normal(random, lk * hkv * d), v = QuickTable.Normal(random, lk * hkv * d);
         var o = new float[lq * h * d];
+        // 16-bit K/V rows: fka reads the rounded copies; the float arrays hold the widened values for the reference.
+        BFloat16[] kb = [], vb = [];
+        Half[] kf16 = [], vf16 = [];
+        if (w.KeyValueType == "bf16") { kb = Array.ConvertAll(k, x => (BFloat16)x); vb = Array.ConvertAll(v, x => (BFloat16)x); k = Array.ConvertAll(kb, x => (float)x); v = Array.ConvertAll(vb, x => (float)x); }
+        if (w.KeyValueType == "f16") { kf16 = Array.ConvertAll(k, x => (Half)x); vf16 = Array.ConvertAll(v, x => (Half)x); k = Array.ConvertAll(kf16, x => (float)x); v = Array.ConvertAll(vf16, x => (float)x); }
 
         // Ours: one call per thread count on the token-major tensors; the result is bitwise the same for every count.
         foreach (int t in threadCounts)
@@ -125,13 +130,23 @@ public static class WorkloadTable
                 Causal = w.Causal,
                 MaxDegreeOfParallelism = t,
             };
-            void Fka() => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<float>(k, lk, hkv * d),
-                new ReadOnlySpan2D<float>(v, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
-            results.Add(new Result(w, "fka", "Attention.ForwardMultiHead", t, QuickTable.Median(Fka, FastRuns), FastRuns, null, QuickTable.Allocated(Fka)));
+            void Fka()
+            {
+                if (w.KeyValueType == "bf16")
+                    Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<BFloat16>(kb, lk, hkv * d),
+                        new ReadOnlySpan2D<BFloat16>(vb, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
+                else if (w.KeyValueType == "f16")
+                    Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<Half>(kf16, lk, hkv * d),
+                        new ReadOnlySpan2D<Half>(vf16, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
+                else
+                    Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<float>(k, lk, hkv * d),
+                        new ReadOnlySpan2D<float>(v, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
+            }
+            results.Add(new Result(w, "fka", w.HalfPrecision ? $"Attention.ForwardMultiHead, K/V {w.KeyValueType}" : "Attention.ForwardMultiHead", t, QuickTable.Median(Fka, FastRuns), FastRuns, null, QuickTable.Allocated(Fka)));
         }
         float[] ours = (float[])o.Clone();
 
-        if (withOnnxRuntime)
+        if (withOnnxRuntime && !w.HalfPrecision) // the baselines read float32 K/V: compare them on the float row
         {
             foreach (OnnxRuntimePlan plan in OnnxRuntimeBaseline.Plans(w, q, k, v))
             {
@@ -151,6 +166,7 @@ public static class WorkloadTable
         }
 
         // The plain TensorPrimitives version works on one contiguous head at a time: give it head-major copies.
+        if (!w.HalfPrecision)
         {
             float[] qh = OnnxRuntimeBaseline.HeadMajor(q, lq, h, d), kh = OnnxRuntimeBaseline.HeadMajor(k, lk, hkv, d);
             float[] vh = OnnxRuntimeBaseline.HeadMajor(v, lk, hkv, d), oh = new float[qh.Length];
@@ -239,7 +255,7 @@ public static class WorkloadTable
         text.AppendLine(c, $"ONNX Runtime: {(ortVersion is null ? "not measured — " + OnnxRuntimeBaseline.LoadError : ortVersion + " (Microsoft.ML.OnnxRuntime, CPU execution provider)")}. libtorch: {(libTorchSource is null ? SummaryEntry.LibTorchMissing : "from " + libTorchSource + " (its variants, thread counts and runs; measured separately)")}.");
         foreach (int t in threadCounts)
             text.AppendLine(c, $"Measured limits on {t} thread{(t == 1 ? "" : "s")}: FMA peak {fmaPeak[t]:F1} GFLOP/s (float), read bandwidth {readBandwidth[t]:F1} GB/s.");
-        text.AppendLine("GFLOP/s counts 4·Lq·Lk·d·H (visible pairs only when causal); decode (W4) also as GB/s of K and V read (2·Lk·Hkv·d·4 bytes).");
+        text.AppendLine("GFLOP/s counts 4·Lq·Lk·d·H (visible pairs only when causal); decode (W4) also as GB/s of K and V read (2·Lk·Hkv·d·4 bytes, ·2 for 16-bit K/V: W4-bf16, W4-f16 compare with the reference on the widened values).");
         text.AppendLine(c, $"fka and ONNX Runtime: median of {FastRuns} runs after ≥ 0.3 s warm-up; TensorPrimitives: median of {SlowRuns}; reference: see bench/README.md. Batch 1, float32, forward.");
         text.AppendLine();
 

@@ -14,37 +14,47 @@ internal static unsafe partial class AttentionDriver
         ReadOnlySpan<T> sinkLogits, out int headDim, out int valueDim)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
+        ValidateShapes(query.Height, query.Width, key.Height, key.Width, value.Height, value.Width, output.Height, output.Width,
+            headCount, keyValueHeadCount, logSumExp.Length, out headDim, out valueDim);
+        ValidateOptions(in options, sinkLogits);
+        ValidateSinks(sinkLogits, headCount);
+    }
+
+    /// <summary>The shape checks of a call (Q m × H·d, K n × Hkv·d, V n × Hkv·dv, O m × H·dv, LSE empty or ≥ H·m).</summary>
+    private static void ValidateShapes(int m, int queryWidth, int n, int keyWidth, int valueHeight, int valueWidth,
+        int outputHeight, int outputWidth, int headCount, int keyValueHeadCount, int logSumExpLength, out int headDim, out int valueDim)
+    {
         if (headCount < 1) ThrowHelper.ThrowOutOfRange(nameof(headCount), headCount, "The head count must be at least 1.");
         if (keyValueHeadCount < 1 || headCount % keyValueHeadCount != 0)
             ThrowHelper.ThrowOutOfRange(nameof(keyValueHeadCount), keyValueHeadCount,
                 $"The key/value head count must be at least 1 and divide the head count ({headCount}).");
 
-        int m = query.Height;
-        int n = key.Height;
         bool multi = headCount > 1 || keyValueHeadCount > 1;
-        if (query.Width == 0 || query.Width % headCount != 0)
-            ThrowHelper.ThrowShape(nameof(query), multi ? $"queryCount × (headCount·headDim) with headDim ≥ 1, headCount = {headCount}" : "queryCount × headDim with headDim ≥ 1", query.Height, query.Width);
-        headDim = query.Width / headCount;
-        if (key.Width != keyValueHeadCount * headDim)
-            ThrowHelper.ThrowShape(nameof(key), multi ? $"keyCount × {keyValueHeadCount * headDim} (keyValueHeadCount·headDim)" : $"keyCount × {headDim} (headDim)", key.Height, key.Width);
-        if (value.Height != n || value.Width % keyValueHeadCount != 0)
-            ThrowHelper.ThrowShape(nameof(value), multi ? $"{n} × (keyValueHeadCount·valueDim) with keyValueHeadCount = {keyValueHeadCount}" : $"{n} × valueDim (one row per key)", value.Height, value.Width);
-        valueDim = value.Width / keyValueHeadCount;
-        if (output.Height != m || output.Width != headCount * valueDim)
-            ThrowHelper.ThrowShape(nameof(output), $"{m} × {headCount * valueDim}" + (multi ? " (queryCount × headCount·valueDim)" : " (queryCount × valueDim)"), output.Height, output.Width);
-        if (!logSumExp.IsEmpty && logSumExp.Length < (long)headCount * m)
-            ThrowHelper.ThrowLength(nameof(logSumExp), $"empty, or at least {(long)headCount * m} (headCount·queryCount) elements", logSumExp.Length);
+        if (queryWidth == 0 || queryWidth % headCount != 0)
+            ThrowHelper.ThrowShape("query", multi ? $"queryCount × (headCount·headDim) with headDim ≥ 1, headCount = {headCount}" : "queryCount × headDim with headDim ≥ 1", m, queryWidth);
+        headDim = queryWidth / headCount;
+        if (keyWidth != keyValueHeadCount * headDim)
+            ThrowHelper.ThrowShape("key", multi ? $"keyCount × {keyValueHeadCount * headDim} (keyValueHeadCount·headDim)" : $"keyCount × {headDim} (headDim)", n, keyWidth);
+        if (valueHeight != n || valueWidth % keyValueHeadCount != 0)
+            ThrowHelper.ThrowShape("value", multi ? $"{n} × (keyValueHeadCount·valueDim) with keyValueHeadCount = {keyValueHeadCount}" : $"{n} × valueDim (one row per key)", valueHeight, valueWidth);
+        valueDim = valueWidth / keyValueHeadCount;
+        if (outputHeight != m || outputWidth != headCount * valueDim)
+            ThrowHelper.ThrowShape("output", $"{m} × {headCount * valueDim}" + (multi ? " (queryCount × headCount·valueDim)" : " (queryCount × valueDim)"), outputHeight, outputWidth);
+        if (logSumExpLength != 0 && logSumExpLength < (long)headCount * m)
+            ThrowHelper.ThrowLength("logSumExp", $"empty, or at least {(long)headCount * m} (headCount·queryCount) elements", logSumExpLength);
+    }
 
-        ValidateOptions(in options, sinkLogits);
-        if (!sinkLogits.IsEmpty)
+    /// <summary>Per-head sink logits: empty, or one per head, none NaN or +∞.</summary>
+    private static void ValidateSinks<T>(ReadOnlySpan<T> sinkLogits, int headCount)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (sinkLogits.IsEmpty) return;
+        if (sinkLogits.Length != headCount)
+            ThrowHelper.ThrowLength(nameof(sinkLogits), $"empty, or one logit per head ({headCount})", sinkLogits.Length);
+        foreach (T s in sinkLogits)
         {
-            if (sinkLogits.Length != headCount)
-                ThrowHelper.ThrowLength(nameof(sinkLogits), $"empty, or one logit per head ({headCount})", sinkLogits.Length);
-            foreach (T s in sinkLogits)
-            {
-                if (T.IsNaN(s) || T.IsPositiveInfinity(s))
-                    ThrowHelper.ThrowArgument(nameof(sinkLogits), "Sink logits must not be NaN or +∞ (−∞ means no sink for that head).");
-            }
+            if (T.IsNaN(s) || T.IsPositiveInfinity(s))
+                ThrowHelper.ThrowArgument(nameof(sinkLogits), "Sink logits must not be NaN or +∞ (−∞ means no sink for that head).");
         }
     }
 
@@ -78,10 +88,14 @@ internal static unsafe partial class AttentionDriver
     /// <summary>Throws when an output shares memory with an input or with the other output (called with everything pinned).</summary>
     private static void CheckOverlaps<T>(in AttentionProblem<T> p, int queryWidth, int keyWidth, int valueWidth, int outputWidth, long logSumExpLength)
         where T : unmanaged
+        => CheckOverlaps(in p, queryWidth, RangeOf(p.Key, p.KeyCount, keyWidth, p.KeyStride),
+            RangeOf(p.Value, p.KeyCount, valueWidth, p.ValueStride), outputWidth, logSumExpLength);
+
+    /// <summary>As above, with the byte ranges of K and V given (16-bit K and V are not in the problem's T pointers).</summary>
+    private static void CheckOverlaps<T>(in AttentionProblem<T> p, int queryWidth, Range k, Range v, int outputWidth, long logSumExpLength)
+        where T : unmanaged
     {
         Range q = RangeOf(p.Query, p.QueryCount, queryWidth, p.QueryStride);
-        Range k = RangeOf(p.Key, p.KeyCount, keyWidth, p.KeyStride);
-        Range v = RangeOf(p.Value, p.KeyCount, valueWidth, p.ValueStride);
         Range o = RangeOf(p.Output, p.QueryCount, outputWidth, p.OutputStride);
         Range l = RangeOf(p.LogSumExp, p.LogSumExp == null ? 0 : 1, (int)logSumExpLength, 0);
         if (o.Overlaps(q)) ThrowHelper.ThrowOverlap("output", "query");

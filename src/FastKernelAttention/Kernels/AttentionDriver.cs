@@ -80,12 +80,12 @@ internal static unsafe partial class AttentionDriver
     public static long WorkspaceBytes(int elementSize, int headDim, int valueDim, int keyCount, int headCount,
         int keyValueHeadCount, bool gaussian, int degree)
     {
-        long shared = SharedBytes(elementSize, headDim, keyCount, headCount, keyValueHeadCount, gaussian);
+        long shared = SharedBytes(elementSize, headDim, valueDim, keyCount, headCount, keyValueHeadCount, gaussian);
         long perThread = KernelConstants.ScratchBytes(headDim, valueDim, elementSize);
         return shared + degree * perThread + 63;
     }
 
-    private static long SharedBytes(int elementSize, int headDim, int keyCount, int headCount, int keyValueHeadCount, bool gaussian)
+    private static long SharedBytes(int elementSize, int headDim, int valueDim, int keyCount, int headCount, int keyValueHeadCount, bool gaussian)
     {
         long bytes = KernelConstants.Align((long)headCount * sizeof(double));          // sink logits per head
         bytes += KernelConstants.Align((long)keyValueHeadCount * keyCount * elementSize); // key bias
@@ -95,6 +95,7 @@ internal static unsafe partial class AttentionDriver
             bytes += KernelConstants.Align((long)keyValueHeadCount * keyCount * headDim * elementSize); // centred keys
             bytes += KernelConstants.Align((long)keyValueHeadCount * sizeof(double));                 // key radii
         }
+        bytes += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim));          // decode split states
         return bytes;
     }
 
@@ -181,6 +182,9 @@ internal static unsafe partial class AttentionDriver
                 }
             }
 
+            problem.DecodePartials = (double*)cursor;
+            cursor += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim));
+
             long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(T));
             switch (path)
             {
@@ -205,11 +209,19 @@ internal static unsafe partial class AttentionDriver
         where TVec : unmanaged
         where TOps : struct, ISimdOps<T, TVec>
     {
-        if (problem->QueryCount <= FusedAttentionKernel<T, TVec, TOps>.RowKernelMaxQueries)
+        if (problem->QueryCount <= DecodeMaxQueries<T, TVec, TOps>())
         {
-            // Few queries (decode): one work item per (head, row), each streaming K and V once.
-            var rows = new RowWork<T, TVec, TOps> { Problem = problem, Scratch = scratch, ScratchStride = scratchStride };
-            BlockParallel.Run(ref rows, problem->QueryCount * problem->HeadCount, degree);
+            // Few queries (decode): work items of whole kv groups, each streaming its stretch of every K and V row once.
+            bool gaussian = problem->Gaussian;
+            var layout = new DecodeLayout<T>
+            {
+                Key = gaussian ? problem->CentredKeys : problem->Key,
+                KeyHeadStride = gaussian ? (nint)problem->KeyCount * problem->HeadDim : problem->HeadDim,
+                KeyStride = gaussian ? problem->HeadDim : problem->KeyStride,
+                Value = problem->Value,
+                ValueStride = problem->ValueStride,
+            };
+            RunDecode<T, TVec, TOps, T, NativeFormat<T, TVec, TOps>>(problem, in layout, scratch, scratchStride, degree);
             return;
         }
         int lanes = FusedAttentionKernel<T, TVec, TOps>.BlockLanes;
@@ -224,6 +236,77 @@ internal static unsafe partial class AttentionDriver
         BlockParallel.Run(ref work, blocksPerHead * problem->HeadCount, degree);
     }
 
+    /// <summary>Query counts up to which a call runs the decode kernel: the row-kernel threshold (lanes / 8), at least 1.</summary>
+    internal static int DecodeMaxQueries<T, TVec, TOps>()
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TVec : unmanaged
+        where TOps : struct, ISimdOps<T, TVec>
+        => System.Math.Max(1, FusedAttentionKernel<T, TVec, TOps>.RowKernelMaxQueries);
+
+    /// <summary>Runs the decode kernel over (row block, head block) items of constant size (<see cref="DecodeConstants"/>).</summary>
+    private static void RunDecode<T, TVec, TOps, TKv, TFormat>(AttentionProblem<T>* problem, in DecodeLayout<TKv> layout,
+        byte* scratch, long scratchStride, int degree)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TVec : unmanaged
+        where TOps : struct, ISimdOps<T, TVec>
+        where TKv : unmanaged
+        where TFormat : struct, IKeyValueFormat<T, TVec, TKv>
+    {
+        int rowsPerItem = System.Math.Min(problem->QueryCount, DecodeConstants.RowsPerItem);
+        int headsPerItem = DecodeConstants.HeadsPerItem(problem->HeadCount, problem->GroupSize, rowsPerItem);
+        int headItems = (problem->HeadCount + headsPerItem - 1) / headsPerItem;
+        int rowItems = (problem->QueryCount + rowsPerItem - 1) / rowsPerItem;
+        int splits = DecodeConstants.KeySplits(problem->QueryCount, problem->KeyCount, out int chunksPerSplit);
+        var work = new DecodeWork<T, TVec, TOps, TKv, TFormat>
+        {
+            Problem = problem,
+            Layout = layout,
+            Scratch = scratch,
+            ScratchStride = scratchStride,
+            RowsPerItem = rowsPerItem,
+            HeadsPerItem = headsPerItem,
+            HeadItems = headItems,
+            Splits = splits,
+            ChunksPerSplit = chunksPerSplit,
+        };
+        BlockParallel.Run(ref work, headItems * rowItems * splits, degree);
+        if (splits == 1) return;
+        // The split states merge in split order, the same for every thread count.
+        for (int head = 0; head < problem->HeadCount; head++)
+            for (int row = 0; row < problem->QueryCount; row++)
+                DecodeKernel<T, TVec, TOps, TKv, TFormat>.MergeSplits(in *problem, problem->DecodePartials, splits, head, row);
+    }
+
+    private struct DecodeWork<T, TVec, TOps, TKv, TFormat> : IBlockWork
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TVec : unmanaged
+        where TOps : struct, ISimdOps<T, TVec>
+        where TKv : unmanaged
+        where TFormat : struct, IKeyValueFormat<T, TVec, TKv>
+    {
+        public AttentionProblem<T>* Problem;
+        public DecodeLayout<TKv> Layout;
+        public byte* Scratch;
+        public long ScratchStride;
+        public int RowsPerItem;
+        public int HeadsPerItem;
+        public int HeadItems;
+        public int Splits;
+        public int ChunksPerSplit;
+
+        public readonly void Execute(int item, int worker)
+        {
+            int split = item % Splits;
+            int block = item / Splits;
+            int firstHead = block % HeadItems * HeadsPerItem;
+            int firstRow = block / HeadItems * RowsPerItem;
+            DecodeKernel<T, TVec, TOps, TKv, TFormat>.RunItem(in *Problem, in Layout, firstHead,
+                System.Math.Min(HeadsPerItem, Problem->HeadCount - firstHead), firstRow,
+                System.Math.Min(RowsPerItem, Problem->QueryCount - firstRow), split, Splits, ChunksPerSplit,
+                Problem->DecodePartials, Scratch + worker * ScratchStride);
+        }
+    }
+
     private struct BlockWork<T, TVec, TOps> : IBlockWork
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TVec : unmanaged
@@ -236,20 +319,6 @@ internal static unsafe partial class AttentionDriver
 
         public readonly void Execute(int block, int worker) =>
             FusedAttentionKernel<T, TVec, TOps>.RunBlock(in *Problem, block / BlocksPerHead, block % BlocksPerHead,
-                Scratch + worker * ScratchStride);
-    }
-
-    private struct RowWork<T, TVec, TOps> : IBlockWork
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-        where TVec : unmanaged
-        where TOps : struct, ISimdOps<T, TVec>
-    {
-        public AttentionProblem<T>* Problem;
-        public byte* Scratch;
-        public long ScratchStride;
-
-        public readonly void Execute(int item, int worker) =>
-            FusedAttentionKernel<T, TVec, TOps>.RunRow(in *Problem, item / Problem->QueryCount, item % Problem->QueryCount,
                 Scratch + worker * ScratchStride);
     }
 

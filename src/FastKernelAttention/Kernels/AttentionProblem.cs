@@ -59,4 +59,7 @@ internal unsafe struct AttentionProblem<T>
 
     /// <summary>Key j is invisible to query i when j == i + (n − m) (leave-one-out self-attention).</summary>
     public bool ExcludeDiagonal;
+
+    /// <summary>The decode kernel's split states, [H][m][splits][m, l, term, a(dv)] doubles (<see cref="DecodeConstants.PartialBytes"/>).</summary>
+    public double* DecodePartials;
 }

@@ -229,7 +229,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         Finalise(in p, head, firstRow, rows, rowM, rowL, rowA, rowTerm);
     }
     /// <summary>Writes (q − c)·scale (c = null: no centring) at stride <paramref name="stride"/>; returns ‖q − c‖² (double).</summary>
-    private static double PackQuery(T* query, T* center, int d, double scale, T* destination, nint stride)
+    internal static double PackQuery(T* query, T* center, int d, double scale, T* destination, nint stride)
     {
         double normSquared = 0;
         for (int k = 0; k < d; k++)
@@ -642,7 +642,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk.</summary>
-    private static void MergeChunk(int rows, int lanes, int dv, T* runningMax, T* runningSum, T* accumulator,
+    internal static void MergeChunk(int rows, int lanes, int dv, T* runningMax, T* runningSum, T* accumulator,
         double* rowM, double* rowL, double* rowA)
     {
         for (int lane = 0; lane < rows; lane++)
@@ -675,7 +675,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>O = a / l and LSE = m + log l (+ the Gaussian row term); l = 0 gives O = 0 and LSE = −∞ (MATH §4).</summary>
-    private static void Finalise(in AttentionProblem<T> p, int head, int firstRow, int rows,
+    internal static void Finalise(in AttentionProblem<T> p, int head, int firstRow, int rows,
         double* rowM, double* rowL, double* rowA, double* rowTerm)
     {
         int dv = p.ValueDim;

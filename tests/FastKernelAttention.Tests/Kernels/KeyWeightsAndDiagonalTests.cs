@@ -29,6 +29,13 @@ public class KeyWeightsAndDiagonalTests
         }
         if (isDouble) Check<double>(path, 40, 90, 5, 2, true, false, 99);
         else Check<float>(path, 40, 90, 5, 2, false, true, 99);
+        // Decode shapes (the decode kernel, with key splits for n = 1100): log-weights and the diagonal at key n − m + i.
+        foreach (var (m, n, gaussian, causal) in new[] { (1, 1100, false, false), (3, 1100, true, true), (2, 70, true, false), (1, 513, false, true) })
+        {
+            caseIndex++;
+            if (isDouble) Check<double>(path, m, n, 9, 5, gaussian, causal, caseIndex);
+            else Check<float>(path, m, n, 9, 5, gaussian, causal, caseIndex);
+        }
     }
 
     private static void Check<T>(IsaPath path, int m, int n, int d, int dv, bool gaussian, bool causal, int seed)

@@ -1,0 +1,73 @@
+using System;
+using CommunityToolkit.HighPerformance;
+using FastKernelAttention.Dispatch;
+using FastKernelAttention.Kernels;
+
+namespace FastKernelAttention;
+
+public static partial class Attention
+{
+    /// <summary>
+    /// Multi-head / GQA / MQA attention (MATH §1) with float queries and outputs and K and V stored as bfloat16: a KV cache
+    /// of half the bytes, widened to float in registers (exactly) and accumulated in float, with the float call's online
+    /// softmax and double-precision chunk merge.
+    /// </summary>
+    /// <param name="query">Q, m × (H·d), float.</param>
+    /// <param name="key">K, n × (Hkv·d), bfloat16, token-major.</param>
+    /// <param name="value">V, n × (Hkv·dv), bfloat16, token-major.</param>
+    /// <param name="output">O, m × (H·dv), float; must not overlap any input.</param>
+    /// <param name="headCount">H ≥ 1, a multiple of <paramref name="keyValueHeadCount"/>.</param>
+    /// <param name="keyValueHeadCount">Hkv ≥ 1 (Hkv = H: multi-head; Hkv = 1: multi-query).</param>
+    /// <param name="options">Dot kernel only (scale, causal mask, sink logit, degree of parallelism); the Gaussian kernel raises
+    /// an <see cref="ArgumentException"/>.</param>
+    /// <param name="logSumExp">Empty, or at least H·m elements laid out [H × m]: head h, query i at h·m + i.</param>
+    /// <param name="sinkLogits">Empty, or one sink logit per head (−∞: none for that head); excludes <see cref="AttentionOptions.SinkLogit"/>.</param>
+    /// <remarks>
+    /// <para>Accuracy: the caller rounds K and V to bfloat16; the call is exact arithmetic's answer on the stored values
+    /// within the float contract (MATH §14: max|O − O_ref| ≤ 1e-5·max|V|, |ΔLSE| ≤ 1e-5·max(1, |LSE|), with O_ref and LSE_ref
+    /// the double reference on the widened K and V). The rounding of K and V itself (relative 2⁻⁹) is the caller's.</para>
+    /// <para>Made for decoding (few query rows against a long cache): every m runs the streaming decode kernel, which reads
+    /// each K and V row once per block of 8 query rows, so a long m re-reads the cache m/8 times; widen to float and use the
+    /// float overload for prefill. Masks, sinks, empty rows, NaN handling and bitwise determinism across
+    /// <see cref="AttentionOptions.MaxDegreeOfParallelism"/> are those of the float call. No managed memory is allocated.</para>
+    /// </remarks>
+    /// <exception cref="ArgumentException">A shape does not match, H is not a multiple of Hkv, an option is invalid or the
+    /// Gaussian kernel, or an output overlaps an input.</exception>
+    public static void ForwardMultiHead(ReadOnlySpan2D<float> query, ReadOnlySpan2D<BFloat16> key, ReadOnlySpan2D<BFloat16> value,
+        Span2D<float> output, int headCount, int keyValueHeadCount, in AttentionOptions options,
+        Span<float> logSumExp = default, ReadOnlySpan<float> sinkLogits = default)
+        => AttentionDriver.RunHalfPrecision(IsaDispatch.Selected, KeyValueStorage.BFloat16, query, key, value, output, headCount,
+            keyValueHeadCount, in options, logSumExp, sinkLogits);
+
+    /// <summary>
+    /// Multi-head / GQA / MQA attention (MATH §1) with float queries and outputs and K and V stored as IEEE half precision
+    /// (<see cref="Half"/>), widened to float in registers (exactly; subnormals, ±∞ and NaN included) and accumulated in float.
+    /// </summary>
+    /// <inheritdoc cref="ForwardMultiHead(ReadOnlySpan2D{float}, ReadOnlySpan2D{BFloat16}, ReadOnlySpan2D{BFloat16}, Span2D{float}, int, int, in AttentionOptions, Span{float}, ReadOnlySpan{float})"/>
+    /// <param name="key">K, n × (Hkv·d), half precision, token-major.</param>
+    /// <param name="value">V, n × (Hkv·dv), half precision, token-major.</param>
+    /// <remarks>
+    /// <para>Accuracy: as for bfloat16 — exact on the stored half values within the float contract of MATH §14; the rounding
+    /// of K and V to half precision (relative 2⁻¹¹, range ±65504) is the caller's.</para>
+    /// <para>.NET exposes no F16C conversion, so the widening is done with integer operations and one multiply per register
+    /// (about as cheap as the bfloat16 shift). Otherwise as the bfloat16 overload: decode-oriented, any m, no allocation.</para>
+    /// </remarks>
+    public static void ForwardMultiHead(ReadOnlySpan2D<float> query, ReadOnlySpan2D<Half> key, ReadOnlySpan2D<Half> value,
+        Span2D<float> output, int headCount, int keyValueHeadCount, in AttentionOptions options,
+        Span<float> logSumExp = default, ReadOnlySpan<float> sinkLogits = default)
+        => AttentionDriver.RunHalfPrecision(IsaDispatch.Selected, KeyValueStorage.Half, query, key, value, output, headCount,
+            keyValueHeadCount, in options, logSumExp, sinkLogits);
+
+    /// <summary>Test and benchmark hook: a 16-bit K/V call on a given ISA path (which must be supported).</summary>
+    internal static void ForwardHalfPrecisionOnPath<TKv>(IsaPath path, ReadOnlySpan2D<float> query, ReadOnlySpan2D<TKv> key,
+        ReadOnlySpan2D<TKv> value, Span2D<float> output, int headCount, int keyValueHeadCount, in AttentionOptions options,
+        Span<float> logSumExp = default, ReadOnlySpan<float> sinkLogits = default)
+        where TKv : unmanaged
+    {
+        if (!IsaDispatch.IsSupported(path)) throw new PlatformNotSupportedException($"{path} is not supported on this machine.");
+        KeyValueStorage storage = typeof(TKv) == typeof(BFloat16) ? KeyValueStorage.BFloat16
+            : typeof(TKv) == typeof(Half) ? KeyValueStorage.Half
+            : throw new NotSupportedException("16-bit K/V are BFloat16 or Half.");
+        AttentionDriver.RunHalfPrecision(path, storage, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits);
+    }
+}
