@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using FastKernelAttention.Kernels.Isa;
 using FastKernelAttention.Numerics;
 
@@ -47,7 +48,7 @@ internal static class KernelConstants
                         + (long)KeyTile * Lanes      // scores, then probabilities
                         + (long)valueDim * Lanes     // chunk accumulator
                         + 5L * Lanes;                // running max, running sum, row bound, causal limit, α
-        long doubles = (long)Lanes * valueDim + 3L * Lanes;          // row state a, m, l and the row term
+        long doubles = (long)Lanes * valueDim + 6L * Lanes;          // row state a, m, l, the row term, merge factors and mask
         return Align(elements * elementSize) + Align(doubles * sizeof(double));
     }
 
@@ -118,6 +119,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         double* rowM = rowA + (nint)lanes * dv;
         double* rowL = rowM + lanes;
         double* rowTerm = rowL + lanes;
+        double* mergeFactors = rowTerm + lanes;             // 3 × lanes: e^{m_row − M}, e^{m_chunk − M}, keep mask
 
         T* queryBase = p.Query + (nint)head * d;
         // The Gaussian kernel reads the centred copy of K made once per call (contiguous, stride d) and its key bias.
@@ -143,7 +145,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             double normSquared = 0;
             if (lane < rows)
             {
-                normSquared = PackQuery(queryBase + (nint)(firstRow + lane) * p.QueryStride, center, d, queryScale, packedQuery + lane, lanes);
+                T* query = queryBase + (nint)(firstRow + lane) * p.QueryStride;
+                if (gaussian) normSquared = PackQuery(query, center, d, queryScale, packedQuery + lane, lanes);
+                else PackScaledQuery(query, d, queryScale, packedQuery + lane, lanes);
             }
             else
             {
@@ -222,12 +226,20 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             bool lastTile = tileStart + KeyTile >= keyEnd;
             if (lastTile || tileIndex % KernelConstants.TilesPerChunk == KernelConstants.TilesPerChunk - 1)
             {
-                MergeChunk(rows, lanes, dv, runningMax, runningSum, accumulator, rowM, rowL, rowA);
+                MergeBlockChunk(rows, lanes, dv, runningMax, runningSum, accumulator, rowM, rowL, rowA, mergeFactors);
             }
         }
 
-        Finalise(in p, head, firstRow, rows, rowM, rowL, rowA, rowTerm);
+        FinaliseBlock(in p, head, firstRow, rows, lanes, rowM, rowL, rowA, rowTerm);
     }
+    /// <summary>Writes q·scale at stride <paramref name="stride"/> (the dot kernel: no centring and no norm, so no
+    /// dependent chain of double additions per element).</summary>
+    private static void PackScaledQuery(T* query, int d, double scale, T* destination, nint stride)
+    {
+        for (int k = 0; k < d; k++)
+            destination[k * stride] = T.CreateTruncating(double.CreateTruncating(query[k]) * scale);
+    }
+
     /// <summary>Writes (q − c)·scale (c = null: no centring) at stride <paramref name="stride"/>; returns ‖q − c‖² (double).</summary>
     private static double PackQuery(T* query, T* center, int d, double scale, T* destination, nint stride)
     {
@@ -641,7 +653,83 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         }
     }
 
-    /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk.</summary>
+    /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk.
+    /// The row state a is kept as dv × lanes like the accumulator, so the merge runs down whole lane vectors; its
+    /// multiplies and adds are separate (no FMA), so the vector loop gives exactly the scalar results.</summary>
+    private static void MergeBlockChunk(int rows, int lanes, int dv, T* runningMax, T* runningSum, T* accumulator,
+        double* rowM, double* rowL, double* rowA, double* factors)
+    {
+        double* oldFactors = factors;
+        double* newFactors = factors + lanes;
+        long* keep = (long*)(factors + 2 * lanes);    // all ones: the lane's row state stays as it is
+        for (int lane = 0; lane < lanes; lane++)
+        {
+            double chunkSum = lane < rows ? double.CreateTruncating(runningSum[lane]) : 0.0;
+            if (chunkSum == 0)
+            {
+                // Nothing visible in this chunk (or a padding lane): the row state is kept (a NaN sum is merged, and spreads).
+                oldFactors[lane] = 1.0;
+                newFactors[lane] = 0.0;
+                keep[lane] = -1;
+                continue;
+            }
+            double chunkMax = double.CreateTruncating(runningMax[lane]);
+            double merged = System.Math.Max(rowM[lane], chunkMax); // Math.Max propagates NaN
+            double oldFactor = double.IsNegativeInfinity(rowM[lane]) ? 0.0 : System.Math.Exp(rowM[lane] - merged);
+            double newFactor = System.Math.Exp(chunkMax - merged);
+            rowL[lane] = oldFactor * rowL[lane] + newFactor * chunkSum;
+            rowM[lane] = merged;
+            oldFactors[lane] = oldFactor;
+            newFactors[lane] = newFactor;
+            keep[lane] = 0;
+        }
+
+        for (int c = 0; c < dv; c++)
+        {
+            double* a = rowA + (nint)c * lanes;
+            T* acc = accumulator + (nint)c * lanes;
+            int lane = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                // In bounds: lane + 8 <= lanes elements of this column's lane row, in a, acc and the factor rows.
+                for (; lane + 8 <= lanes; lane += 8)
+                {
+                    Vector256<double> x0, x1;
+                    if (typeof(T) == typeof(float))
+                    {
+                        (x0, x1) = Vector256.Widen(Vector256.Load((float*)acc + lane));
+                    }
+                    else
+                    {
+                        x0 = Vector256.Load((double*)acc + lane);
+                        x1 = Vector256.Load((double*)acc + lane + 4);
+                    }
+                    MergeLanes(a + lane, x0, oldFactors + lane, newFactors + lane, keep + lane);
+                    MergeLanes(a + lane + 4, x1, oldFactors + lane + 4, newFactors + lane + 4, keep + lane + 4);
+                }
+            }
+            for (; lane < lanes; lane++)
+            {
+                if (keep[lane] == 0)
+                    a[lane] = oldFactors[lane] * a[lane] + newFactors[lane] * double.CreateTruncating(acc[lane]);
+            }
+        }
+        new Span<T>(runningMax, lanes).Fill(T.NegativeInfinity);
+        new Span<T>(runningSum, lanes).Clear();
+        new Span<T>(accumulator, lanes * dv).Clear();
+    }
+
+    /// <summary>a ← keep ? a : old·a + new·x on four lanes (separate multiply and add, as in the scalar tail).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MergeLanes(double* a, Vector256<double> x, double* oldFactors, double* newFactors, long* keep)
+    {
+        Vector256<double> old = Vector256.Load(a);
+        Vector256<double> merged = Vector256.Load(oldFactors) * old + Vector256.Load(newFactors) * x;
+        Vector256.ConditionalSelect(Vector256.Load(keep).AsDouble(), old, merged).Store(a);
+    }
+
+    /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk
+    /// (the row kernel's layout: a is lanes × dv).</summary>
     private static void MergeChunk(int rows, int lanes, int dv, T* runningMax, T* runningSum, T* accumulator,
         double* rowM, double* rowL, double* rowA)
     {
@@ -672,6 +760,52 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         long visible = p.Causal ? System.Math.Clamp(i + offset + 1, 0, p.KeyCount) : p.KeyCount;
         if (p.ExcludeDiagonal && i + offset >= 0 && i + offset < visible) visible--;
         return visible > 0;
+    }
+
+    /// <summary>O = a / l and LSE = m + log l (+ the Gaussian row term); l = 0 gives O = 0 and LSE = −∞ (MATH §4).
+    /// The division runs down the dv × lanes row state in place (lanes with l = 0 are not read back).</summary>
+    private static void FinaliseBlock(in AttentionProblem<T> p, int head, int firstRow, int rows, int lanes,
+        double* rowM, double* rowL, double* rowA, double* rowTerm)
+    {
+        int dv = p.ValueDim;
+        for (int c = 0; c < dv; c++)
+        {
+            double* a = rowA + (nint)c * lanes;
+            int lane = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                // In bounds: lane + 4 <= lanes.
+                for (; lane + 4 <= lanes; lane += 4)
+                    (Vector256.Load(a + lane) / Vector256.Load(rowL + lane)).Store(a + lane);
+            }
+            for (; lane < lanes; lane++) a[lane] /= rowL[lane];
+        }
+
+        for (int lane = 0; lane < rows; lane++)
+        {
+            int i = firstRow + lane;
+            T* output = p.Output + (nint)i * p.OutputStride + (nint)head * dv;
+            double l = rowL[lane];
+            double* a = rowA + lane;
+            double logSumExp;
+            if (!HasVisibleKey(in p, i))
+            {
+                // No key reached the state: O = 0 and LSE = s₀ (or −∞) exactly, not s₀ moved to the shifted scale and back.
+                for (int c = 0; c < dv; c++) output[c] = T.Zero;
+                logSumExp = p.SinkLogits != null ? p.SinkLogits[head] : double.NegativeInfinity;
+            }
+            else if (l == 0)
+            {
+                for (int c = 0; c < dv; c++) output[c] = T.Zero;
+                logSumExp = double.NegativeInfinity;
+            }
+            else
+            {
+                for (int c = 0; c < dv; c++) output[c] = T.CreateTruncating(a[(nint)c * lanes]);
+                logSumExp = rowM[lane] + System.Math.Log(l) + rowTerm[lane];
+            }
+            if (p.LogSumExp != null) p.LogSumExp[(nint)head * p.QueryCount + i] = T.CreateTruncating(logSumExp);
+        }
     }
 
     /// <summary>O = a / l and LSE = m + log l (+ the Gaussian row term); l = 0 gives O = 0 and LSE = −∞ (MATH §4).</summary>
