@@ -55,6 +55,48 @@ internal static class KernelConstants
     public static long Align(long bytes) => (bytes + 63) & ~63L;
 }
 
+/// <summary>Compile-time count of query vectors a micro-kernel call covers (the JIT folds the guards on it).</summary>
+internal interface IVectorCount
+{
+    static abstract int Value { get; }
+}
+
+internal struct VectorCount1 : IVectorCount
+{
+    public static int Value
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => 1;
+    }
+}
+
+internal struct VectorCount2 : IVectorCount
+{
+    public static int Value
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => 2;
+    }
+}
+
+internal struct VectorCount3 : IVectorCount
+{
+    public static int Value
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => 3;
+    }
+}
+
+internal struct VectorCount4 : IVectorCount
+{
+    public static int Value
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => 4;
+    }
+}
+
 /// <summary>
 /// The fused attention kernel for one block of queries of one head, one specialised body per (T, ISA path).
 /// </summary>
@@ -120,6 +162,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         double* rowL = rowM + lanes;
         double* rowTerm = rowL + lanes;
         double* mergeFactors = rowTerm + lanes;             // 3 × lanes: e^{m_row − M}, e^{m_chunk − M}, keep mask
+        int vectors = Wide ? 4 : 2;
+        int* vectorKeys = stackalloc int[4];                // causal band tiles: keys each query vector needs
 
         T* queryBase = p.Query + (nint)head * d;
         // The Gaussian kernel reads the centred copy of K made once per call (contiguous, stride d) and its key bias.
@@ -192,16 +236,30 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             T* keyBias = keyBiasBase != null ? keyBiasBase + tileStart : null;
             bool diagonal = p.ExcludeDiagonal && tileStart < diagonalEnd && diagonalStart < tileStart + tileKeys;
 
+            // Masked keys have p = 0 exactly, so they may join the plain value step unless a band value is NaN or ±∞ (0·NaN
+            // would spread to rows that must not see the key): only then is the band accumulated key by key under the mask.
+            // With finite band values each query vector stops at its own last visible key (vectorKeys): on the diagonal
+            // tile of a square causal call the four vectors of a 64-row block need 16, 32, 48 and 64 of the 64 keys.
+            bool band = unmasked < tileKeys;
+            bool bandFinite = band && AllFinite(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv);
+            if (bandFinite)
+            {
+                for (int v = 0; v < vectors; v++)
+                    vectorKeys[v] = (int)System.Math.Clamp((long)firstRow + (long)(v + 1) * w + (n - m) - tileStart, 0, tileKeys);
+            }
+
             if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, scores);
+            else if (bandFinite) ScoresBand(keyTile, keyStride, tileKeys, packedQuery, d, scores, vectorKeys);
             else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores);
 
             // The softmax step runs per pair of query vectors and leaves α for the value step in scratch.
             for (int pair = 0; pair < lanes; pair += 2 * w)
             {
-                if (unmasked < tileKeys)
+                if (band)
                 {
-                    if (diagonal) Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
-                    else Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    int pairKeys = bandFinite ? vectorKeys[pair / w + 1] : tileKeys;
+                    if (diagonal) Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    else Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
                 }
                 else
                 {
@@ -210,11 +268,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 }
             }
 
-            // Masked keys have p = 0 exactly, so they may join the plain value step unless a band value is NaN or ±∞ (0·NaN
-            // would spread to rows that must not see the key): only then is the band accumulated key by key under the mask.
-            int plainKeys = unmasked < tileKeys && AllFinite(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv)
-                ? tileKeys : unmasked;
-            AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart);
+            int plainKeys = band && !bandFinite ? unmasked : tileKeys;
+            if (bandFinite) AccumulateValuesBand(valueTile, p.ValueStride, dv, scores, accumulator, alpha, vectorKeys);
+            else AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart);
             if (plainKeys < tileKeys)
             {
                 // α was already applied by the call above (even with no keys).
@@ -260,9 +316,43 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         int lanes = BlockLanes;
         int j = 0;
         for (; j + 4 <= tileKeys; j += 4)
-            Dot4(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes);
+        {
+            if (Wide) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes);
+            else Dot4<VectorCount2>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes);
+        }
         for (; j < tileKeys; j++)
-            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes);
+            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, 0);
+    }
+
+    /// <summary>The logits of a causal band tile: query vector v needs only keys [0, vectorKeys[v]) (non-decreasing in v),
+    /// so a group of keys is computed only for the vectors from the first one that sees it. The scores of the other
+    /// vectors are left as they are and never read (the softmax and value steps stop at the same counts).</summary>
+    private static void ScoresBand(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, int* vectorKeys)
+    {
+        int w = TOps.Count;
+        int lanes = BlockLanes;
+        int vectors = Wide ? 4 : 2;
+        int first = 0;   // the first vector that needs key j
+        int j = 0;
+        for (; j + 4 <= tileKeys; j += 4)
+        {
+            while (first < vectors && vectorKeys[first] <= j) first++;
+            T* key = keys + (nint)j * keyStride;
+            T* query = packedQuery + (nint)first * w;
+            T* output = scores + (nint)j * lanes + (nint)first * w;
+            switch (vectors - first)
+            {
+                case 4: Dot4<VectorCount4>(key, keyStride, query, d, output); break;
+                case 3: Dot4<VectorCount3>(key, keyStride, query, d, output); break;
+                case 2: Dot4<VectorCount2>(key, keyStride, query, d, output); break;
+                case 1: Dot4<VectorCount1>(key, keyStride, query, d, output); break;
+            }
+        }
+        for (; j < tileKeys; j++)
+        {
+            while (first < vectors && vectorKeys[first] <= j) first++;
+            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, first * w);
+        }
     }
 
     /// <summary>S[j][lanes] = Σ_k (Q̂[k][lanes] − X[j,k])² (direct differences for ill-conditioned Gaussian calls).</summary>
@@ -287,8 +377,10 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         }
     }
 
-    /// <summary>The 4×V-register micro-kernel: four keys against the block's V query vectors, reduced over d.</summary>
-    private static void Dot4(T* key, nint keyStride, T* packedQuery, int d, T* output)
+    /// <summary>The 4×V-register micro-kernel: four keys against <typeparamref name="TCount"/> consecutive query vectors
+    /// (the block's V, or the last few on the causal band), reduced over d.</summary>
+    private static void Dot4<TCount>(T* key, nint keyStride, T* packedQuery, int d, T* output)
+        where TCount : struct, IVectorCount
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
@@ -301,71 +393,57 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         T* k2 = k1 + keyStride;
         T* k3 = k2 + keyStride;
         T* y = packedQuery;
-        // In bounds: each key row has d elements; the packed block is d × lanes.
+        // In bounds: each key row has d elements; the packed block is d × lanes and the TCount vectors lie inside it.
         for (int k = 0; k < d; k++, y += lanes)
         {
             TVec y0 = TOps.Load(y);
-            TVec y1 = TOps.Load(y + w);
-            TVec y2 = Wide ? TOps.Load(y + 2 * w) : default;
-            TVec y3 = Wide ? TOps.Load(y + 3 * w) : default;
+            TVec y1 = TCount.Value > 1 ? TOps.Load(y + w) : default;
+            TVec y2 = TCount.Value > 2 ? TOps.Load(y + 2 * w) : default;
+            TVec y3 = TCount.Value > 3 ? TOps.Load(y + 3 * w) : default;
             TVec b = TOps.BroadcastFrom(k0 + k);
             a00 = TOps.MultiplyAdd(b, y0, a00);
-            a01 = TOps.MultiplyAdd(b, y1, a01);
-            if (Wide)
-            {
-                a02 = TOps.MultiplyAdd(b, y2, a02);
-                a03 = TOps.MultiplyAdd(b, y3, a03);
-            }
+            if (TCount.Value > 1) a01 = TOps.MultiplyAdd(b, y1, a01);
+            if (TCount.Value > 2) a02 = TOps.MultiplyAdd(b, y2, a02);
+            if (TCount.Value > 3) a03 = TOps.MultiplyAdd(b, y3, a03);
             b = TOps.BroadcastFrom(k1 + k);
             a10 = TOps.MultiplyAdd(b, y0, a10);
-            a11 = TOps.MultiplyAdd(b, y1, a11);
-            if (Wide)
-            {
-                a12 = TOps.MultiplyAdd(b, y2, a12);
-                a13 = TOps.MultiplyAdd(b, y3, a13);
-            }
+            if (TCount.Value > 1) a11 = TOps.MultiplyAdd(b, y1, a11);
+            if (TCount.Value > 2) a12 = TOps.MultiplyAdd(b, y2, a12);
+            if (TCount.Value > 3) a13 = TOps.MultiplyAdd(b, y3, a13);
             b = TOps.BroadcastFrom(k2 + k);
             a20 = TOps.MultiplyAdd(b, y0, a20);
-            a21 = TOps.MultiplyAdd(b, y1, a21);
-            if (Wide)
-            {
-                a22 = TOps.MultiplyAdd(b, y2, a22);
-                a23 = TOps.MultiplyAdd(b, y3, a23);
-            }
+            if (TCount.Value > 1) a21 = TOps.MultiplyAdd(b, y1, a21);
+            if (TCount.Value > 2) a22 = TOps.MultiplyAdd(b, y2, a22);
+            if (TCount.Value > 3) a23 = TOps.MultiplyAdd(b, y3, a23);
             b = TOps.BroadcastFrom(k3 + k);
             a30 = TOps.MultiplyAdd(b, y0, a30);
-            a31 = TOps.MultiplyAdd(b, y1, a31);
-            if (Wide)
-            {
-                a32 = TOps.MultiplyAdd(b, y2, a32);
-                a33 = TOps.MultiplyAdd(b, y3, a33);
-            }
+            if (TCount.Value > 1) a31 = TOps.MultiplyAdd(b, y1, a31);
+            if (TCount.Value > 2) a32 = TOps.MultiplyAdd(b, y2, a32);
+            if (TCount.Value > 3) a33 = TOps.MultiplyAdd(b, y3, a33);
         }
-        StoreRow(output, a00, a01, a02, a03);
-        StoreRow(output + lanes, a10, a11, a12, a13);
-        StoreRow(output + 2 * lanes, a20, a21, a22, a23);
-        StoreRow(output + 3 * lanes, a30, a31, a32, a33);
+        StoreRow<TCount>(output, a00, a01, a02, a03);
+        StoreRow<TCount>(output + lanes, a10, a11, a12, a13);
+        StoreRow<TCount>(output + 2 * lanes, a20, a21, a22, a23);
+        StoreRow<TCount>(output + 3 * lanes, a30, a31, a32, a33);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow(T* row, TVec v0, TVec v1, TVec v2, TVec v3)
+    private static void StoreRow<TCount>(T* row, TVec v0, TVec v1, TVec v2, TVec v3)
+        where TCount : struct, IVectorCount
     {
         int w = TOps.Count;
         TOps.Store(v0, row);
-        TOps.Store(v1, row + w);
-        if (Wide)
-        {
-            TOps.Store(v2, row + 2 * w);
-            TOps.Store(v3, row + 3 * w);
-        }
+        if (TCount.Value > 1) TOps.Store(v1, row + w);
+        if (TCount.Value > 2) TOps.Store(v2, row + 2 * w);
+        if (TCount.Value > 3) TOps.Store(v3, row + 3 * w);
     }
 
-    /// <summary>One key against the block (tile remainder).</summary>
-    private static void Dot1(T* key, T* packedQuery, int d, T* output)
+    /// <summary>One key against the block's lanes from <paramref name="firstLane"/> on (tile remainder).</summary>
+    private static void Dot1(T* key, T* packedQuery, int d, T* output, int firstLane)
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
-        for (int v = 0; v < lanes; v += w)
+        for (int v = firstLane; v < lanes; v += w)
         {
             TVec sum = TOps.Zero;
             T* y = packedQuery + v;
@@ -494,135 +572,172 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         int lanes = BlockLanes;
         int c = 0;
         for (; c + 4 <= dv; c += 4)
-            Accumulate4<TMasked>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
+        {
+            if (Wide) Accumulate4<TMasked, VectorCount4, TrueFlag>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
+            else Accumulate4<TMasked, VectorCount2, TrueFlag>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
+        }
         for (; c < dv; c++)
-            Accumulate1<TMasked>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
+            Accumulate1<TMasked>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart, 0, true);
     }
 
-    /// <summary>Four value columns against the block's V query vectors, reduced over the tile's keys. In masked tiles a
-    /// key invisible to a lane leaves that lane untouched, so a NaN in a masked value never spreads.</summary>
-    private static void Accumulate4<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities,
-        T* accumulator, T* alpha, T* causalLimit, int tileStart)
-        where TMasked : struct, IFlag
+    /// <summary>The value step of a causal band tile with finite values: query vector v accumulates keys [0, vectorKeys[v])
+    /// only (non-decreasing in v). Each column group runs key segment s = [vectorKeys[s−1], vectorKeys[s]) for the vectors
+    /// from s on, so every lane still adds its keys in ascending order (the same sums as the whole tile, whose extra keys
+    /// have p = 0 exactly).</summary>
+    private static void AccumulateValuesBand(T* values, nint valueStride, int dv, T* probabilities, T* accumulator, T* alpha,
+        int* vectorKeys)
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
-        TVec al0 = TOps.Load(alpha), al1 = TOps.Load(alpha + w);
-        TVec al2 = Wide ? TOps.Load(alpha + 2 * w) : default, al3 = Wide ? TOps.Load(alpha + 3 * w) : default;
-        TVec a00 = TOps.Multiply(TOps.Load(accumulator), al0);
-        TVec a01 = TOps.Multiply(TOps.Load(accumulator + w), al1);
-        TVec a02 = Wide ? TOps.Multiply(TOps.Load(accumulator + 2 * w), al2) : default;
-        TVec a03 = Wide ? TOps.Multiply(TOps.Load(accumulator + 3 * w), al3) : default;
-        T* row = accumulator + lanes;
-        TVec a10 = TOps.Multiply(TOps.Load(row), al0);
-        TVec a11 = TOps.Multiply(TOps.Load(row + w), al1);
-        TVec a12 = Wide ? TOps.Multiply(TOps.Load(row + 2 * w), al2) : default;
-        TVec a13 = Wide ? TOps.Multiply(TOps.Load(row + 3 * w), al3) : default;
-        row += lanes;
-        TVec a20 = TOps.Multiply(TOps.Load(row), al0);
-        TVec a21 = TOps.Multiply(TOps.Load(row + w), al1);
-        TVec a22 = Wide ? TOps.Multiply(TOps.Load(row + 2 * w), al2) : default;
-        TVec a23 = Wide ? TOps.Multiply(TOps.Load(row + 3 * w), al3) : default;
-        row += lanes;
-        TVec a30 = TOps.Multiply(TOps.Load(row), al0);
-        TVec a31 = TOps.Multiply(TOps.Load(row + w), al1);
-        TVec a32 = Wide ? TOps.Multiply(TOps.Load(row + 2 * w), al2) : default;
-        TVec a33 = Wide ? TOps.Multiply(TOps.Load(row + 3 * w), al3) : default;
+        int vectors = Wide ? 4 : 2;
+        int c = 0;
+        for (; c + 4 <= dv; c += 4)
+        {
+            T* acc = accumulator + (nint)c * lanes;
+            // Segment 0 (every vector) also applies α, even with no keys.
+            if (Wide) Accumulate4<FalseFlag, VectorCount4, TrueFlag>(values + c, valueStride, vectorKeys[0], probabilities, acc, alpha, null, 0);
+            else Accumulate4<FalseFlag, VectorCount2, TrueFlag>(values + c, valueStride, vectorKeys[0], probabilities, acc, alpha, null, 0);
+            for (int s = 1; s < vectors; s++)
+            {
+                int from = vectorKeys[s - 1], keys = vectorKeys[s] - from;
+                if (keys == 0) continue;
+                T* v = values + (nint)from * valueStride + c;
+                T* y = probabilities + (nint)from * lanes + (nint)s * w;
+                T* a = acc + (nint)s * w;
+                switch (vectors - s)
+                {
+                    case 3: Accumulate4<FalseFlag, VectorCount3, FalseFlag>(v, valueStride, keys, y, a, null, null, 0); break;
+                    case 2: Accumulate4<FalseFlag, VectorCount2, FalseFlag>(v, valueStride, keys, y, a, null, null, 0); break;
+                    default: Accumulate4<FalseFlag, VectorCount1, FalseFlag>(v, valueStride, keys, y, a, null, null, 0); break;
+                }
+            }
+        }
+        for (; c < dv; c++)
+        {
+            T* acc = accumulator + (nint)c * lanes;
+            Accumulate1<FalseFlag>(values + c, valueStride, vectorKeys[0], probabilities, acc, alpha, null, 0, 0, true);
+            for (int s = 1; s < vectors; s++)
+            {
+                int from = vectorKeys[s - 1], keys = vectorKeys[s] - from;
+                Accumulate1<FalseFlag>(values + (nint)from * valueStride + c, valueStride, keys, probabilities + (nint)from * lanes,
+                    acc, null, null, 0, s * w, false);
+            }
+        }
+    }
+
+    /// <summary>Four value columns against <typeparamref name="TCount"/> consecutive query vectors, reduced over the tile's
+    /// keys; <typeparamref name="TScale"/>: first rescale the accumulator by α. In masked tiles a key invisible to a lane
+    /// leaves that lane untouched, so a NaN in a masked value never spreads.</summary>
+    private static void Accumulate4<TMasked, TCount, TScale>(T* values, nint valueStride, int tileKeys, T* probabilities,
+        T* accumulator, T* alpha, T* causalLimit, int tileStart)
+        where TMasked : struct, IFlag
+        where TCount : struct, IVectorCount
+        where TScale : struct, IFlag
+    {
+        int w = TOps.Count;
+        int lanes = BlockLanes;
+        TVec al0 = TScale.Value ? TOps.Load(alpha) : default;
+        TVec al1 = TScale.Value && TCount.Value > 1 ? TOps.Load(alpha + w) : default;
+        TVec al2 = TScale.Value && TCount.Value > 2 ? TOps.Load(alpha + 2 * w) : default;
+        TVec al3 = TScale.Value && TCount.Value > 3 ? TOps.Load(alpha + 3 * w) : default;
+        TVec a00, a01 = default, a02 = default, a03 = default;
+        TVec a10, a11 = default, a12 = default, a13 = default;
+        TVec a20, a21 = default, a22 = default, a23 = default;
+        TVec a30, a31 = default, a32 = default, a33 = default;
+        T* row0 = accumulator + 0 * lanes;
+        a00 = TScale.Value ? TOps.Multiply(TOps.Load(row0), al0) : TOps.Load(row0);
+        if (TCount.Value > 1) a01 = TScale.Value ? TOps.Multiply(TOps.Load(row0 + w), al1) : TOps.Load(row0 + w);
+        if (TCount.Value > 2) a02 = TScale.Value ? TOps.Multiply(TOps.Load(row0 + 2 * w), al2) : TOps.Load(row0 + 2 * w);
+        if (TCount.Value > 3) a03 = TScale.Value ? TOps.Multiply(TOps.Load(row0 + 3 * w), al3) : TOps.Load(row0 + 3 * w);
+        T* row1 = accumulator + 1 * lanes;
+        a10 = TScale.Value ? TOps.Multiply(TOps.Load(row1), al0) : TOps.Load(row1);
+        if (TCount.Value > 1) a11 = TScale.Value ? TOps.Multiply(TOps.Load(row1 + w), al1) : TOps.Load(row1 + w);
+        if (TCount.Value > 2) a12 = TScale.Value ? TOps.Multiply(TOps.Load(row1 + 2 * w), al2) : TOps.Load(row1 + 2 * w);
+        if (TCount.Value > 3) a13 = TScale.Value ? TOps.Multiply(TOps.Load(row1 + 3 * w), al3) : TOps.Load(row1 + 3 * w);
+        T* row2 = accumulator + 2 * lanes;
+        a20 = TScale.Value ? TOps.Multiply(TOps.Load(row2), al0) : TOps.Load(row2);
+        if (TCount.Value > 1) a21 = TScale.Value ? TOps.Multiply(TOps.Load(row2 + w), al1) : TOps.Load(row2 + w);
+        if (TCount.Value > 2) a22 = TScale.Value ? TOps.Multiply(TOps.Load(row2 + 2 * w), al2) : TOps.Load(row2 + 2 * w);
+        if (TCount.Value > 3) a23 = TScale.Value ? TOps.Multiply(TOps.Load(row2 + 3 * w), al3) : TOps.Load(row2 + 3 * w);
+        T* row3 = accumulator + 3 * lanes;
+        a30 = TScale.Value ? TOps.Multiply(TOps.Load(row3), al0) : TOps.Load(row3);
+        if (TCount.Value > 1) a31 = TScale.Value ? TOps.Multiply(TOps.Load(row3 + w), al1) : TOps.Load(row3 + w);
+        if (TCount.Value > 2) a32 = TScale.Value ? TOps.Multiply(TOps.Load(row3 + 2 * w), al2) : TOps.Load(row3 + 2 * w);
+        if (TCount.Value > 3) a33 = TScale.Value ? TOps.Multiply(TOps.Load(row3 + 3 * w), al3) : TOps.Load(row3 + 3 * w);
         T* v = values;
         T* y = probabilities;
-        // In bounds: c + 4 <= dv columns of tileKeys rows; the probability tile is tileKeys × lanes.
+        // In bounds: c + 4 <= dv columns of tileKeys rows; the probability tile is tileKeys × lanes and the TCount vectors
+        // lie inside it.
         if (!TMasked.Value)
         {
             for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
             {
                 TVec p0 = TOps.Load(y);
-                TVec p1 = TOps.Load(y + w);
-                TVec p2 = Wide ? TOps.Load(y + 2 * w) : default;
-                TVec p3 = Wide ? TOps.Load(y + 3 * w) : default;
+                TVec p1 = TCount.Value > 1 ? TOps.Load(y + w) : default;
+                TVec p2 = TCount.Value > 2 ? TOps.Load(y + 2 * w) : default;
+                TVec p3 = TCount.Value > 3 ? TOps.Load(y + 3 * w) : default;
                 TVec b = TOps.BroadcastFrom(v);
                 a00 = TOps.MultiplyAdd(b, p0, a00);
-                a01 = TOps.MultiplyAdd(b, p1, a01);
-                if (Wide)
-                {
-                    a02 = TOps.MultiplyAdd(b, p2, a02);
-                    a03 = TOps.MultiplyAdd(b, p3, a03);
-                }
+                if (TCount.Value > 1) a01 = TOps.MultiplyAdd(b, p1, a01);
+                if (TCount.Value > 2) a02 = TOps.MultiplyAdd(b, p2, a02);
+                if (TCount.Value > 3) a03 = TOps.MultiplyAdd(b, p3, a03);
                 b = TOps.BroadcastFrom(v + 1);
                 a10 = TOps.MultiplyAdd(b, p0, a10);
-                a11 = TOps.MultiplyAdd(b, p1, a11);
-                if (Wide)
-                {
-                    a12 = TOps.MultiplyAdd(b, p2, a12);
-                    a13 = TOps.MultiplyAdd(b, p3, a13);
-                }
+                if (TCount.Value > 1) a11 = TOps.MultiplyAdd(b, p1, a11);
+                if (TCount.Value > 2) a12 = TOps.MultiplyAdd(b, p2, a12);
+                if (TCount.Value > 3) a13 = TOps.MultiplyAdd(b, p3, a13);
                 b = TOps.BroadcastFrom(v + 2);
                 a20 = TOps.MultiplyAdd(b, p0, a20);
-                a21 = TOps.MultiplyAdd(b, p1, a21);
-                if (Wide)
-                {
-                    a22 = TOps.MultiplyAdd(b, p2, a22);
-                    a23 = TOps.MultiplyAdd(b, p3, a23);
-                }
+                if (TCount.Value > 1) a21 = TOps.MultiplyAdd(b, p1, a21);
+                if (TCount.Value > 2) a22 = TOps.MultiplyAdd(b, p2, a22);
+                if (TCount.Value > 3) a23 = TOps.MultiplyAdd(b, p3, a23);
                 b = TOps.BroadcastFrom(v + 3);
                 a30 = TOps.MultiplyAdd(b, p0, a30);
-                a31 = TOps.MultiplyAdd(b, p1, a31);
-                if (Wide)
-                {
-                    a32 = TOps.MultiplyAdd(b, p2, a32);
-                    a33 = TOps.MultiplyAdd(b, p3, a33);
-                }
+                if (TCount.Value > 1) a31 = TOps.MultiplyAdd(b, p1, a31);
+                if (TCount.Value > 2) a32 = TOps.MultiplyAdd(b, p2, a32);
+                if (TCount.Value > 3) a33 = TOps.MultiplyAdd(b, p3, a33);
             }
         }
         else
         {
-            TVec limit0 = TOps.Load(causalLimit), limit1 = TOps.Load(causalLimit + w);
-            TVec limit2 = Wide ? TOps.Load(causalLimit + 2 * w) : default, limit3 = Wide ? TOps.Load(causalLimit + 3 * w) : default;
+            TVec limit0 = TOps.Load(causalLimit);
+            TVec limit1 = TCount.Value > 1 ? TOps.Load(causalLimit + w) : default;
+            TVec limit2 = TCount.Value > 2 ? TOps.Load(causalLimit + 2 * w) : default;
+            TVec limit3 = TCount.Value > 3 ? TOps.Load(causalLimit + 3 * w) : default;
             for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
             {
                 TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
                 TVec p0 = TOps.Load(y);
-                TVec p1 = TOps.Load(y + w);
-                TVec p2 = Wide ? TOps.Load(y + 2 * w) : default;
-                TVec p3 = Wide ? TOps.Load(y + 3 * w) : default;
+                TVec p1 = TCount.Value > 1 ? TOps.Load(y + w) : default;
+                TVec p2 = TCount.Value > 2 ? TOps.Load(y + 2 * w) : default;
+                TVec p3 = TCount.Value > 3 ? TOps.Load(y + 3 * w) : default;
                 // Keep the old value in lanes where the key is masked (limit < key).
                 TVec b = TOps.BroadcastFrom(v);
                 a00 = MaskedMultiplyAdd(b, p0, a00, limit0, key);
-                a01 = MaskedMultiplyAdd(b, p1, a01, limit1, key);
-                if (Wide)
-                {
-                    a02 = MaskedMultiplyAdd(b, p2, a02, limit2, key);
-                    a03 = MaskedMultiplyAdd(b, p3, a03, limit3, key);
-                }
+                if (TCount.Value > 1) a01 = MaskedMultiplyAdd(b, p1, a01, limit1, key);
+                if (TCount.Value > 2) a02 = MaskedMultiplyAdd(b, p2, a02, limit2, key);
+                if (TCount.Value > 3) a03 = MaskedMultiplyAdd(b, p3, a03, limit3, key);
                 b = TOps.BroadcastFrom(v + 1);
                 a10 = MaskedMultiplyAdd(b, p0, a10, limit0, key);
-                a11 = MaskedMultiplyAdd(b, p1, a11, limit1, key);
-                if (Wide)
-                {
-                    a12 = MaskedMultiplyAdd(b, p2, a12, limit2, key);
-                    a13 = MaskedMultiplyAdd(b, p3, a13, limit3, key);
-                }
+                if (TCount.Value > 1) a11 = MaskedMultiplyAdd(b, p1, a11, limit1, key);
+                if (TCount.Value > 2) a12 = MaskedMultiplyAdd(b, p2, a12, limit2, key);
+                if (TCount.Value > 3) a13 = MaskedMultiplyAdd(b, p3, a13, limit3, key);
                 b = TOps.BroadcastFrom(v + 2);
                 a20 = MaskedMultiplyAdd(b, p0, a20, limit0, key);
-                a21 = MaskedMultiplyAdd(b, p1, a21, limit1, key);
-                if (Wide)
-                {
-                    a22 = MaskedMultiplyAdd(b, p2, a22, limit2, key);
-                    a23 = MaskedMultiplyAdd(b, p3, a23, limit3, key);
-                }
+                if (TCount.Value > 1) a21 = MaskedMultiplyAdd(b, p1, a21, limit1, key);
+                if (TCount.Value > 2) a22 = MaskedMultiplyAdd(b, p2, a22, limit2, key);
+                if (TCount.Value > 3) a23 = MaskedMultiplyAdd(b, p3, a23, limit3, key);
                 b = TOps.BroadcastFrom(v + 3);
                 a30 = MaskedMultiplyAdd(b, p0, a30, limit0, key);
-                a31 = MaskedMultiplyAdd(b, p1, a31, limit1, key);
-                if (Wide)
-                {
-                    a32 = MaskedMultiplyAdd(b, p2, a32, limit2, key);
-                    a33 = MaskedMultiplyAdd(b, p3, a33, limit3, key);
-                }
+                if (TCount.Value > 1) a31 = MaskedMultiplyAdd(b, p1, a31, limit1, key);
+                if (TCount.Value > 2) a32 = MaskedMultiplyAdd(b, p2, a32, limit2, key);
+                if (TCount.Value > 3) a33 = MaskedMultiplyAdd(b, p3, a33, limit3, key);
             }
         }
-        StoreRow(accumulator, a00, a01, a02, a03);
-        StoreRow(accumulator + lanes, a10, a11, a12, a13);
-        StoreRow(accumulator + 2 * lanes, a20, a21, a22, a23);
-        StoreRow(accumulator + 3 * lanes, a30, a31, a32, a33);
+        StoreRow<TCount>(accumulator, a00, a01, a02, a03);
+        StoreRow<TCount>(accumulator + lanes, a10, a11, a12, a13);
+        StoreRow<TCount>(accumulator + 2 * lanes, a20, a21, a22, a23);
+        StoreRow<TCount>(accumulator + 3 * lanes, a30, a31, a32, a33);
     }
 
     /// <summary>b·p + acc in the lanes that see the key, acc where it is masked (limit &lt; key).</summary>
@@ -630,16 +745,17 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     private static TVec MaskedMultiplyAdd(TVec b, TVec p, TVec accumulator, TVec limit, TVec key) =>
         TOps.SelectLessThan(limit, key, accumulator, TOps.MultiplyAdd(b, p, accumulator));
 
-    /// <summary>One value column (the dv remainder), vector by vector.</summary>
+    /// <summary>One value column (the dv remainder), vector by vector over the lanes from <paramref name="firstLane"/> on;
+    /// <paramref name="scale"/>: first rescale by α.</summary>
     private static void Accumulate1<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities,
-        T* accumulator, T* alpha, T* causalLimit, int tileStart)
+        T* accumulator, T* alpha, T* causalLimit, int tileStart, int firstLane, bool scale)
         where TMasked : struct, IFlag
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
-        for (int lane = 0; lane < lanes; lane += w)
+        for (int lane = firstLane; lane < lanes; lane += w)
         {
-            TVec sum = TOps.Multiply(TOps.Load(accumulator + lane), TOps.Load(alpha + lane));
+            TVec sum = scale ? TOps.Multiply(TOps.Load(accumulator + lane), TOps.Load(alpha + lane)) : TOps.Load(accumulator + lane);
             TVec limit = TMasked.Value ? TOps.Load(causalLimit + lane) : default;
             T* v = values;
             T* y = probabilities + lane;
