@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using FastKernelAttention.Kernels.Isa;
 using FastKernelAttention.Numerics;
 
@@ -225,9 +226,26 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             fullEnd = (int)System.Math.Clamp((long)firstRow + (n - m) + 1, 0, keyEnd);
         }
 
+        // Prefetch hints, spread over the block's tiles: the query rows of the next block (the next work item, what a single
+        // worker runs next) and this block's output rows. Token-major Q and O rows sit H·d elements apart (2–16 KiB, a
+        // page per row for wide calls), so without the hint each row costs a TLB miss and a cache miss in sequence.
+        int tileCount = (keyEnd + KeyTile - 1) / KeyTile;
+        int rowsPerTile = tileCount > 0 ? (lanes + tileCount - 1) / tileCount : 0;
+        int nextFirstRow = firstRow + lanes, nextHead = head;
+        if (nextFirstRow >= m) { nextFirstRow = 0; nextHead++; }
+        int nextRows = nextHead < p.HeadCount ? System.Math.Min(lanes, m - nextFirstRow) : 0;
+        T* nextQuery = p.Query + (nint)nextHead * d + (nint)nextFirstRow * p.QueryStride;
+        T* outputBase = p.Output + (nint)firstRow * p.OutputStride + (nint)head * dv;
+
         int tileIndex = 0;
         for (int tileStart = 0; tileStart < keyEnd; tileStart += KeyTile, tileIndex++)
         {
+            for (int r = tileIndex * rowsPerTile, end = System.Math.Min(r + rowsPerTile, lanes); r < end; r++)
+            {
+                if (r < nextRows) PrefetchRow(nextQuery + (nint)r * p.QueryStride, d);
+                if (r < rows) PrefetchRow(outputBase + (nint)r * p.OutputStride, dv);
+            }
+
             int tileKeys = System.Math.Min(KeyTile, keyEnd - tileStart);
             // Keys [tileStart, tileStart + unmasked) are visible to every row; the rest of the tile is the causal band.
             int unmasked = System.Math.Clamp(fullEnd - tileStart, 0, tileKeys);
@@ -288,6 +306,16 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
         FinaliseBlock(in p, head, firstRow, rows, lanes, rowM, rowL, rowA, rowTerm);
     }
+    /// <summary>Hints the cache lines of one row of <paramref name="count"/> elements into L2 (x86; a no-op elsewhere).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchRow(T* row, int count)
+    {
+        if (!Sse.IsSupported || count == 0) return;
+        int step = 64 / sizeof(T);
+        for (int e = 0; e < count; e += step) Sse.Prefetch1(row + e);
+        Sse.Prefetch1(row + count - 1);
+    }
+
     /// <summary>Writes q·scale at stride <paramref name="stride"/> (the dot kernel: no centring and no norm, so no
     /// dependent chain of double additions per element).</summary>
     private static void PackScaledQuery(T* query, int d, double scale, T* destination, nint stride)
@@ -791,8 +819,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             }
             double chunkMax = double.CreateTruncating(runningMax[lane]);
             double merged = System.Math.Max(rowM[lane], chunkMax); // Math.Max propagates NaN
-            double oldFactor = double.IsNegativeInfinity(rowM[lane]) ? 0.0 : System.Math.Exp(rowM[lane] - merged);
-            double newFactor = System.Math.Exp(chunkMax - merged);
+            // One of the two factors is e^0 = 1 exactly (merged is one of the two maxima): only the other calls Exp.
+            double oldFactor = double.IsNegativeInfinity(rowM[lane]) ? 0.0 : rowM[lane] == merged ? 1.0 : System.Math.Exp(rowM[lane] - merged);
+            double newFactor = chunkMax == merged ? 1.0 : System.Math.Exp(chunkMax - merged);
             rowL[lane] = oldFactor * rowL[lane] + newFactor * chunkSum;
             rowM[lane] = merged;
             oldFactors[lane] = oldFactor;
