@@ -135,6 +135,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>Computes rows [block·VW, min(m, (block+1)·VW)) of head <paramref name="head"/>.</summary>
     /// <param name="scratch">At least <see cref="KernelConstants.ScratchBytes"/> bytes, 64-byte aligned.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunBlock(in AttentionProblem<T> p, int head, int block, byte* scratch)
     {
         int lanes = BlockLanes;
@@ -318,6 +319,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>Writes q·scale at stride <paramref name="stride"/> (the dot kernel: no centring and no norm, so no
     /// dependent chain of double additions per element).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackScaledQuery(T* query, int d, double scale, T* destination, nint stride)
     {
         for (int k = 0; k < d; k++)
@@ -339,6 +341,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>S[j][lanes] = Σ_k X[j,k]·Q̂[k][lanes] for the tile's keys (logits before bias and mask).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores)
     {
         int lanes = BlockLanes;
@@ -355,6 +358,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// <summary>The logits of a causal band tile: query vector v needs only keys [0, vectorKeys[v]) (non-decreasing in v),
     /// so a group of keys is computed only for the vectors from the first one that sees it. The scores of the other
     /// vectors are left as they are and never read (the softmax and value steps stop at the same counts).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScoresBand(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, int* vectorKeys)
     {
         int w = TOps.Count;
@@ -384,6 +388,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>S[j][lanes] = Σ_k (Q̂[k][lanes] − X[j,k])² (direct differences for ill-conditioned Gaussian calls).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SquaredDistances(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores)
     {
         int w = TOps.Count;
@@ -407,6 +412,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>The 4×V-register micro-kernel: four keys against <typeparamref name="TCount"/> consecutive query vectors
     /// (the block's V, or the last few on the causal band), reduced over d.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4<TCount>(T* key, nint keyStride, T* packedQuery, int d, T* output)
         where TCount : struct, IVectorCount
     {
@@ -467,6 +473,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>One key against the block's lanes from <paramref name="firstLane"/> on (tile remainder).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot1(T* key, T* packedQuery, int d, T* output, int firstLane)
     {
         int w = TOps.Count;
@@ -486,6 +493,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// clamp, causal and diagonal masks), M = max(m, max_j s_j), α = e^{m−M}, p_j = e^{s_j−M} written over the scores,
     /// l ← α·l + Σ_j p_j. No calls inside: every vector register is caller-saved, so a call here would spill the exp constants.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Softmax<TMasked, TDiagonal>(T* scores, int lanes, int tileKeys, int tileStart, T* keyBias, LogitForm form,
         double half, T* rowBound, T* causalLimit, T* runningMax, T* runningSum, T* alpha)
         where TMasked : struct, IFlag
@@ -573,6 +581,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>True when every element of the rows × columns block is finite (x − x is 0 for finite x, NaN otherwise).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool AllFinite(T* values, nint stride, int rowCount, int columns)
     {
         int w = TOps.Count;
@@ -593,6 +602,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>acc[c][lanes] ← α·acc[c][lanes] + Σ_j V[j,c]·P[j][lanes] for every value column c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AccumulateValues<TMasked>(T* values, nint valueStride, int tileKeys, int dv, T* probabilities,
         T* accumulator, T* alpha, T* causalLimit, int tileStart)
         where TMasked : struct, IFlag
@@ -612,6 +622,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// only (non-decreasing in v). Each column group runs key segment s = [vectorKeys[s−1], vectorKeys[s]) for the vectors
     /// from s on, so every lane still adds its keys in ascending order (the same sums as the whole tile, whose extra keys
     /// have p = 0 exactly).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AccumulateValuesBand(T* values, nint valueStride, int dv, T* probabilities, T* accumulator, T* alpha,
         int* vectorKeys)
     {
@@ -656,6 +667,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// <summary>Four value columns against <typeparamref name="TCount"/> consecutive query vectors, reduced over the tile's
     /// keys; <typeparamref name="TScale"/>: first rescale the accumulator by α. In masked tiles a key invisible to a lane
     /// leaves that lane untouched, so a NaN in a masked value never spreads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Accumulate4<TMasked, TCount, TScale>(T* values, nint valueStride, int tileKeys, T* probabilities,
         T* accumulator, T* alpha, T* causalLimit, int tileStart)
         where TMasked : struct, IFlag
@@ -775,6 +787,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>One value column (the dv remainder), vector by vector over the lanes from <paramref name="firstLane"/> on;
     /// <paramref name="scale"/>: first rescale by α.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Accumulate1<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities,
         T* accumulator, T* alpha, T* causalLimit, int tileStart, int firstLane, bool scale)
         where TMasked : struct, IFlag
@@ -800,6 +813,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk.
     /// The row state a is kept as dv × lanes like the accumulator, so the merge runs down whole lane vectors; its
     /// multiplies and adds are separate (no FMA), so the vector loop gives exactly the scalar results.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MergeBlockChunk(int rows, int lanes, int dv, T* runningMax, T* runningSum, T* accumulator,
         double* rowM, double* rowL, double* rowA, double* factors)
     {
@@ -909,6 +923,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>O = a / l and LSE = m + log l (+ the Gaussian row term); l = 0 gives O = 0 and LSE = −∞ (MATH §4).
     /// The division runs down the dv × lanes row state in place (lanes with l = 0 are not read back).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FinaliseBlock(in AttentionProblem<T> p, int head, int firstRow, int rows, int lanes,
         double* rowM, double* rowL, double* rowA, double* rowTerm)
     {
