@@ -2,6 +2,8 @@ using System;
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using FastKernelAttention.Kernels.Isa;
 using FastKernelAttention.Numerics;
 
@@ -47,11 +49,53 @@ internal static class KernelConstants
                         + (long)KeyTile * Lanes      // scores, then probabilities
                         + (long)valueDim * Lanes     // chunk accumulator
                         + 5L * Lanes;                // running max, running sum, row bound, causal limit, α
-        long doubles = (long)Lanes * valueDim + 3L * Lanes;          // row state a, m, l and the row term
+        long doubles = (long)Lanes * valueDim + 6L * Lanes;          // row state a, m, l, the row term, merge factors and mask
         return Align(elements * elementSize) + Align(doubles * sizeof(double));
     }
 
     public static long Align(long bytes) => (bytes + 63) & ~63L;
+}
+
+/// <summary>Compile-time count of query vectors a micro-kernel call covers (the JIT folds the guards on it).</summary>
+internal interface IVectorCount
+{
+    static abstract int Value { get; }
+}
+
+internal struct VectorCount1 : IVectorCount
+{
+    public static int Value
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => 1;
+    }
+}
+
+internal struct VectorCount2 : IVectorCount
+{
+    public static int Value
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => 2;
+    }
+}
+
+internal struct VectorCount3 : IVectorCount
+{
+    public static int Value
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => 3;
+    }
+}
+
+internal struct VectorCount4 : IVectorCount
+{
+    public static int Value
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => 4;
+    }
 }
 
 /// <summary>
@@ -91,6 +135,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>Computes rows [block·VW, min(m, (block+1)·VW)) of head <paramref name="head"/>.</summary>
     /// <param name="scratch">At least <see cref="KernelConstants.ScratchBytes"/> bytes, 64-byte aligned.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunBlock(in AttentionProblem<T> p, int head, int block, byte* scratch)
     {
         int lanes = BlockLanes;
@@ -118,6 +163,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         double* rowM = rowA + (nint)lanes * dv;
         double* rowL = rowM + lanes;
         double* rowTerm = rowL + lanes;
+        double* mergeFactors = rowTerm + lanes;             // 3 × lanes: e^{m_row − M}, e^{m_chunk − M}, keep mask
+        int vectors = Wide ? 4 : 2;
+        int* vectorKeys = stackalloc int[4];                // causal band tiles: keys each query vector needs
 
         T* queryBase = p.Query + (nint)head * d;
         // The Gaussian kernel reads the centred copy of K made once per call (contiguous, stride d) and its key bias.
@@ -143,7 +191,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             double normSquared = 0;
             if (lane < rows)
             {
-                normSquared = PackQuery(queryBase + (nint)(firstRow + lane) * p.QueryStride, center, d, queryScale, packedQuery + lane, lanes);
+                T* query = queryBase + (nint)(firstRow + lane) * p.QueryStride;
+                if (gaussian) normSquared = PackQuery(query, center, d, queryScale, packedQuery + lane, lanes);
+                else PackScaledQuery(query, d, queryScale, packedQuery + lane, lanes);
             }
             else
             {
@@ -177,9 +227,26 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             fullEnd = (int)System.Math.Clamp((long)firstRow + (n - m) + 1, 0, keyEnd);
         }
 
+        // Prefetch hints, spread over the block's tiles: the query rows of the next block (the next work item, what a single
+        // worker runs next) and this block's output rows. Token-major Q and O rows sit H·d elements apart (2–16 KiB, a
+        // page per row for wide calls), so without the hint each row costs a TLB miss and a cache miss in sequence.
+        int tileCount = (keyEnd + KeyTile - 1) / KeyTile;
+        int rowsPerTile = tileCount > 0 ? (lanes + tileCount - 1) / tileCount : 0;
+        int nextFirstRow = firstRow + lanes, nextHead = head;
+        if (nextFirstRow >= m) { nextFirstRow = 0; nextHead++; }
+        int nextRows = nextHead < p.HeadCount ? System.Math.Min(lanes, m - nextFirstRow) : 0;
+        T* nextQuery = p.Query + (nint)nextHead * d + (nint)nextFirstRow * p.QueryStride;
+        T* outputBase = p.Output + (nint)firstRow * p.OutputStride + (nint)head * dv;
+
         int tileIndex = 0;
         for (int tileStart = 0; tileStart < keyEnd; tileStart += KeyTile, tileIndex++)
         {
+            for (int r = tileIndex * rowsPerTile, end = System.Math.Min(r + rowsPerTile, lanes); r < end; r++)
+            {
+                if (r < nextRows) PrefetchRow(nextQuery + (nint)r * p.QueryStride, d);
+                if (r < rows) PrefetchRow(outputBase + (nint)r * p.OutputStride, dv);
+            }
+
             int tileKeys = System.Math.Min(KeyTile, keyEnd - tileStart);
             // Keys [tileStart, tileStart + unmasked) are visible to every row; the rest of the tile is the causal band.
             int unmasked = System.Math.Clamp(fullEnd - tileStart, 0, tileKeys);
@@ -188,16 +255,30 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             T* keyBias = keyBiasBase != null ? keyBiasBase + tileStart : null;
             bool diagonal = p.ExcludeDiagonal && tileStart < diagonalEnd && diagonalStart < tileStart + tileKeys;
 
+            // Masked keys have p = 0 exactly, so they may join the plain value step unless a band value is NaN or ±∞ (0·NaN
+            // would spread to rows that must not see the key): only then is the band accumulated key by key under the mask.
+            // With finite band values each query vector stops at its own last visible key (vectorKeys): on the diagonal
+            // tile of a square causal call the four vectors of a 64-row block need 16, 32, 48 and 64 of the 64 keys.
+            bool band = unmasked < tileKeys;
+            bool bandFinite = band && AllFinite(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv);
+            if (bandFinite)
+            {
+                for (int v = 0; v < vectors; v++)
+                    vectorKeys[v] = (int)System.Math.Clamp((long)firstRow + (long)(v + 1) * w + (n - m) - tileStart, 0, tileKeys);
+            }
+
             if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, scores);
+            else if (bandFinite) ScoresBand(keyTile, keyStride, tileKeys, packedQuery, d, scores, vectorKeys);
             else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores);
 
             // The softmax step runs per pair of query vectors and leaves α for the value step in scratch.
             for (int pair = 0; pair < lanes; pair += 2 * w)
             {
-                if (unmasked < tileKeys)
+                if (band)
                 {
-                    if (diagonal) Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
-                    else Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    int pairKeys = bandFinite ? vectorKeys[pair / w + 1] : tileKeys;
+                    if (diagonal) Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    else Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
                 }
                 else
                 {
@@ -206,11 +287,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 }
             }
 
-            // Masked keys have p = 0 exactly, so they may join the plain value step unless a band value is NaN or ±∞ (0·NaN
-            // would spread to rows that must not see the key): only then is the band accumulated key by key under the mask.
-            int plainKeys = unmasked < tileKeys && AllFinite(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv)
-                ? tileKeys : unmasked;
-            AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart);
+            int plainKeys = band && !bandFinite ? unmasked : tileKeys;
+            if (bandFinite) AccumulateValuesBand(valueTile, p.ValueStride, dv, scores, accumulator, alpha, vectorKeys);
+            else AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart);
             if (plainKeys < tileKeys)
             {
                 // α was already applied by the call above (even with no keys).
@@ -222,12 +301,31 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             bool lastTile = tileStart + KeyTile >= keyEnd;
             if (lastTile || tileIndex % KernelConstants.TilesPerChunk == KernelConstants.TilesPerChunk - 1)
             {
-                MergeChunk(rows, lanes, dv, runningMax, runningSum, accumulator, rowM, rowL, rowA);
+                MergeBlockChunk(rows, lanes, dv, runningMax, runningSum, accumulator, rowM, rowL, rowA, mergeFactors);
             }
         }
 
-        Finalise(in p, head, firstRow, rows, rowM, rowL, rowA, rowTerm);
+        FinaliseBlock(in p, head, firstRow, rows, lanes, rowM, rowL, rowA, rowTerm);
     }
+    /// <summary>Hints the cache lines of one row of <paramref name="count"/> elements into L2 (x86; a no-op elsewhere).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchRow(T* row, int count)
+    {
+        if (!Sse.IsSupported || count == 0) return;
+        int step = 64 / sizeof(T);
+        for (int e = 0; e < count; e += step) Sse.Prefetch1(row + e);
+        Sse.Prefetch1(row + count - 1);
+    }
+
+    /// <summary>Writes q·scale at stride <paramref name="stride"/> (the dot kernel: no centring and no norm, so no
+    /// dependent chain of double additions per element).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackScaledQuery(T* query, int d, double scale, T* destination, nint stride)
+    {
+        for (int k = 0; k < d; k++)
+            destination[k * stride] = T.CreateTruncating(double.CreateTruncating(query[k]) * scale);
+    }
+
     /// <summary>Writes (q − c)·scale (c = null: no centring) at stride <paramref name="stride"/>; returns ‖q − c‖² (double).</summary>
     internal static double PackQuery(T* query, T* center, int d, double scale, T* destination, nint stride)
     {
@@ -243,17 +341,54 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>S[j][lanes] = Σ_k X[j,k]·Q̂[k][lanes] for the tile's keys (logits before bias and mask).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores)
     {
         int lanes = BlockLanes;
         int j = 0;
         for (; j + 4 <= tileKeys; j += 4)
-            Dot4(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes);
+        {
+            if (Wide) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes);
+            else Dot4<VectorCount2>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes);
+        }
         for (; j < tileKeys; j++)
-            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes);
+            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, 0);
+    }
+
+    /// <summary>The logits of a causal band tile: query vector v needs only keys [0, vectorKeys[v]) (non-decreasing in v),
+    /// so a group of keys is computed only for the vectors from the first one that sees it. The scores of the other
+    /// vectors are left as they are and never read (the softmax and value steps stop at the same counts).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScoresBand(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, int* vectorKeys)
+    {
+        int w = TOps.Count;
+        int lanes = BlockLanes;
+        int vectors = Wide ? 4 : 2;
+        int first = 0;   // the first vector that needs key j
+        int j = 0;
+        for (; j + 4 <= tileKeys; j += 4)
+        {
+            while (first < vectors && vectorKeys[first] <= j) first++;
+            T* key = keys + (nint)j * keyStride;
+            T* query = packedQuery + (nint)first * w;
+            T* output = scores + (nint)j * lanes + (nint)first * w;
+            switch (vectors - first)
+            {
+                case 4: Dot4<VectorCount4>(key, keyStride, query, d, output); break;
+                case 3: Dot4<VectorCount3>(key, keyStride, query, d, output); break;
+                case 2: Dot4<VectorCount2>(key, keyStride, query, d, output); break;
+                case 1: Dot4<VectorCount1>(key, keyStride, query, d, output); break;
+            }
+        }
+        for (; j < tileKeys; j++)
+        {
+            while (first < vectors && vectorKeys[first] <= j) first++;
+            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, first * w);
+        }
     }
 
     /// <summary>S[j][lanes] = Σ_k (Q̂[k][lanes] − X[j,k])² (direct differences for ill-conditioned Gaussian calls).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SquaredDistances(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores)
     {
         int w = TOps.Count;
@@ -275,8 +410,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         }
     }
 
-    /// <summary>The 4×V-register micro-kernel: four keys against the block's V query vectors, reduced over d.</summary>
-    private static void Dot4(T* key, nint keyStride, T* packedQuery, int d, T* output)
+    /// <summary>The 4×V-register micro-kernel: four keys against <typeparamref name="TCount"/> consecutive query vectors
+    /// (the block's V, or the last few on the causal band), reduced over d.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4<TCount>(T* key, nint keyStride, T* packedQuery, int d, T* output)
+        where TCount : struct, IVectorCount
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
@@ -289,71 +427,58 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         T* k2 = k1 + keyStride;
         T* k3 = k2 + keyStride;
         T* y = packedQuery;
-        // In bounds: each key row has d elements; the packed block is d × lanes.
+        // In bounds: each key row has d elements; the packed block is d × lanes and the TCount vectors lie inside it.
         for (int k = 0; k < d; k++, y += lanes)
         {
             TVec y0 = TOps.Load(y);
-            TVec y1 = TOps.Load(y + w);
-            TVec y2 = Wide ? TOps.Load(y + 2 * w) : default;
-            TVec y3 = Wide ? TOps.Load(y + 3 * w) : default;
+            TVec y1 = TCount.Value > 1 ? TOps.Load(y + w) : default;
+            TVec y2 = TCount.Value > 2 ? TOps.Load(y + 2 * w) : default;
+            TVec y3 = TCount.Value > 3 ? TOps.Load(y + 3 * w) : default;
             TVec b = TOps.BroadcastFrom(k0 + k);
             a00 = TOps.MultiplyAdd(b, y0, a00);
-            a01 = TOps.MultiplyAdd(b, y1, a01);
-            if (Wide)
-            {
-                a02 = TOps.MultiplyAdd(b, y2, a02);
-                a03 = TOps.MultiplyAdd(b, y3, a03);
-            }
+            if (TCount.Value > 1) a01 = TOps.MultiplyAdd(b, y1, a01);
+            if (TCount.Value > 2) a02 = TOps.MultiplyAdd(b, y2, a02);
+            if (TCount.Value > 3) a03 = TOps.MultiplyAdd(b, y3, a03);
             b = TOps.BroadcastFrom(k1 + k);
             a10 = TOps.MultiplyAdd(b, y0, a10);
-            a11 = TOps.MultiplyAdd(b, y1, a11);
-            if (Wide)
-            {
-                a12 = TOps.MultiplyAdd(b, y2, a12);
-                a13 = TOps.MultiplyAdd(b, y3, a13);
-            }
+            if (TCount.Value > 1) a11 = TOps.MultiplyAdd(b, y1, a11);
+            if (TCount.Value > 2) a12 = TOps.MultiplyAdd(b, y2, a12);
+            if (TCount.Value > 3) a13 = TOps.MultiplyAdd(b, y3, a13);
             b = TOps.BroadcastFrom(k2 + k);
             a20 = TOps.MultiplyAdd(b, y0, a20);
-            a21 = TOps.MultiplyAdd(b, y1, a21);
-            if (Wide)
-            {
-                a22 = TOps.MultiplyAdd(b, y2, a22);
-                a23 = TOps.MultiplyAdd(b, y3, a23);
-            }
+            if (TCount.Value > 1) a21 = TOps.MultiplyAdd(b, y1, a21);
+            if (TCount.Value > 2) a22 = TOps.MultiplyAdd(b, y2, a22);
+            if (TCount.Value > 3) a23 = TOps.MultiplyAdd(b, y3, a23);
             b = TOps.BroadcastFrom(k3 + k);
             a30 = TOps.MultiplyAdd(b, y0, a30);
-            a31 = TOps.MultiplyAdd(b, y1, a31);
-            if (Wide)
-            {
-                a32 = TOps.MultiplyAdd(b, y2, a32);
-                a33 = TOps.MultiplyAdd(b, y3, a33);
-            }
+            if (TCount.Value > 1) a31 = TOps.MultiplyAdd(b, y1, a31);
+            if (TCount.Value > 2) a32 = TOps.MultiplyAdd(b, y2, a32);
+            if (TCount.Value > 3) a33 = TOps.MultiplyAdd(b, y3, a33);
         }
-        StoreRow(output, a00, a01, a02, a03);
-        StoreRow(output + lanes, a10, a11, a12, a13);
-        StoreRow(output + 2 * lanes, a20, a21, a22, a23);
-        StoreRow(output + 3 * lanes, a30, a31, a32, a33);
+        StoreRow<TCount>(output, a00, a01, a02, a03);
+        StoreRow<TCount>(output + lanes, a10, a11, a12, a13);
+        StoreRow<TCount>(output + 2 * lanes, a20, a21, a22, a23);
+        StoreRow<TCount>(output + 3 * lanes, a30, a31, a32, a33);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow(T* row, TVec v0, TVec v1, TVec v2, TVec v3)
+    private static void StoreRow<TCount>(T* row, TVec v0, TVec v1, TVec v2, TVec v3)
+        where TCount : struct, IVectorCount
     {
         int w = TOps.Count;
         TOps.Store(v0, row);
-        TOps.Store(v1, row + w);
-        if (Wide)
-        {
-            TOps.Store(v2, row + 2 * w);
-            TOps.Store(v3, row + 3 * w);
-        }
+        if (TCount.Value > 1) TOps.Store(v1, row + w);
+        if (TCount.Value > 2) TOps.Store(v2, row + 2 * w);
+        if (TCount.Value > 3) TOps.Store(v3, row + 3 * w);
     }
 
-    /// <summary>One key against the block (tile remainder).</summary>
-    private static void Dot1(T* key, T* packedQuery, int d, T* output)
+    /// <summary>One key against the block's lanes from <paramref name="firstLane"/> on (tile remainder).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot1(T* key, T* packedQuery, int d, T* output, int firstLane)
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
-        for (int v = 0; v < lanes; v += w)
+        for (int v = firstLane; v < lanes; v += w)
         {
             TVec sum = TOps.Zero;
             T* y = packedQuery + v;
@@ -368,6 +493,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// clamp, causal and diagonal masks), M = max(m, max_j s_j), α = e^{m−M}, p_j = e^{s_j−M} written over the scores,
     /// l ← α·l + Σ_j p_j. No calls inside: every vector register is caller-saved, so a call here would spill the exp constants.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Softmax<TMasked, TDiagonal>(T* scores, int lanes, int tileKeys, int tileStart, T* keyBias, LogitForm form,
         double half, T* rowBound, T* causalLimit, T* runningMax, T* runningSum, T* alpha)
         where TMasked : struct, IFlag
@@ -455,6 +581,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>True when every element of the rows × columns block is finite (x − x is 0 for finite x, NaN otherwise).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool AllFinite(T* values, nint stride, int rowCount, int columns)
     {
         int w = TOps.Count;
@@ -475,6 +602,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>acc[c][lanes] ← α·acc[c][lanes] + Σ_j V[j,c]·P[j][lanes] for every value column c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AccumulateValues<TMasked>(T* values, nint valueStride, int tileKeys, int dv, T* probabilities,
         T* accumulator, T* alpha, T* causalLimit, int tileStart)
         where TMasked : struct, IFlag
@@ -482,135 +610,174 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         int lanes = BlockLanes;
         int c = 0;
         for (; c + 4 <= dv; c += 4)
-            Accumulate4<TMasked>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
+        {
+            if (Wide) Accumulate4<TMasked, VectorCount4, TrueFlag>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
+            else Accumulate4<TMasked, VectorCount2, TrueFlag>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
+        }
         for (; c < dv; c++)
-            Accumulate1<TMasked>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
+            Accumulate1<TMasked>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart, 0, true);
     }
 
-    /// <summary>Four value columns against the block's V query vectors, reduced over the tile's keys. In masked tiles a
-    /// key invisible to a lane leaves that lane untouched, so a NaN in a masked value never spreads.</summary>
-    private static void Accumulate4<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities,
-        T* accumulator, T* alpha, T* causalLimit, int tileStart)
-        where TMasked : struct, IFlag
+    /// <summary>The value step of a causal band tile with finite values: query vector v accumulates keys [0, vectorKeys[v])
+    /// only (non-decreasing in v). Each column group runs key segment s = [vectorKeys[s−1], vectorKeys[s]) for the vectors
+    /// from s on, so every lane still adds its keys in ascending order (the same sums as the whole tile, whose extra keys
+    /// have p = 0 exactly).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulateValuesBand(T* values, nint valueStride, int dv, T* probabilities, T* accumulator, T* alpha,
+        int* vectorKeys)
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
-        TVec al0 = TOps.Load(alpha), al1 = TOps.Load(alpha + w);
-        TVec al2 = Wide ? TOps.Load(alpha + 2 * w) : default, al3 = Wide ? TOps.Load(alpha + 3 * w) : default;
-        TVec a00 = TOps.Multiply(TOps.Load(accumulator), al0);
-        TVec a01 = TOps.Multiply(TOps.Load(accumulator + w), al1);
-        TVec a02 = Wide ? TOps.Multiply(TOps.Load(accumulator + 2 * w), al2) : default;
-        TVec a03 = Wide ? TOps.Multiply(TOps.Load(accumulator + 3 * w), al3) : default;
-        T* row = accumulator + lanes;
-        TVec a10 = TOps.Multiply(TOps.Load(row), al0);
-        TVec a11 = TOps.Multiply(TOps.Load(row + w), al1);
-        TVec a12 = Wide ? TOps.Multiply(TOps.Load(row + 2 * w), al2) : default;
-        TVec a13 = Wide ? TOps.Multiply(TOps.Load(row + 3 * w), al3) : default;
-        row += lanes;
-        TVec a20 = TOps.Multiply(TOps.Load(row), al0);
-        TVec a21 = TOps.Multiply(TOps.Load(row + w), al1);
-        TVec a22 = Wide ? TOps.Multiply(TOps.Load(row + 2 * w), al2) : default;
-        TVec a23 = Wide ? TOps.Multiply(TOps.Load(row + 3 * w), al3) : default;
-        row += lanes;
-        TVec a30 = TOps.Multiply(TOps.Load(row), al0);
-        TVec a31 = TOps.Multiply(TOps.Load(row + w), al1);
-        TVec a32 = Wide ? TOps.Multiply(TOps.Load(row + 2 * w), al2) : default;
-        TVec a33 = Wide ? TOps.Multiply(TOps.Load(row + 3 * w), al3) : default;
+        int vectors = Wide ? 4 : 2;
+        int c = 0;
+        for (; c + 4 <= dv; c += 4)
+        {
+            T* acc = accumulator + (nint)c * lanes;
+            // Segment 0 (every vector) also applies α, even with no keys.
+            if (Wide) Accumulate4<FalseFlag, VectorCount4, TrueFlag>(values + c, valueStride, vectorKeys[0], probabilities, acc, alpha, null, 0);
+            else Accumulate4<FalseFlag, VectorCount2, TrueFlag>(values + c, valueStride, vectorKeys[0], probabilities, acc, alpha, null, 0);
+            for (int s = 1; s < vectors; s++)
+            {
+                int from = vectorKeys[s - 1], keys = vectorKeys[s] - from;
+                if (keys == 0) continue;
+                T* v = values + (nint)from * valueStride + c;
+                T* y = probabilities + (nint)from * lanes + (nint)s * w;
+                T* a = acc + (nint)s * w;
+                switch (vectors - s)
+                {
+                    case 3: Accumulate4<FalseFlag, VectorCount3, FalseFlag>(v, valueStride, keys, y, a, null, null, 0); break;
+                    case 2: Accumulate4<FalseFlag, VectorCount2, FalseFlag>(v, valueStride, keys, y, a, null, null, 0); break;
+                    default: Accumulate4<FalseFlag, VectorCount1, FalseFlag>(v, valueStride, keys, y, a, null, null, 0); break;
+                }
+            }
+        }
+        for (; c < dv; c++)
+        {
+            T* acc = accumulator + (nint)c * lanes;
+            Accumulate1<FalseFlag>(values + c, valueStride, vectorKeys[0], probabilities, acc, alpha, null, 0, 0, true);
+            for (int s = 1; s < vectors; s++)
+            {
+                int from = vectorKeys[s - 1], keys = vectorKeys[s] - from;
+                Accumulate1<FalseFlag>(values + (nint)from * valueStride + c, valueStride, keys, probabilities + (nint)from * lanes,
+                    acc, null, null, 0, s * w, false);
+            }
+        }
+    }
+
+    /// <summary>Four value columns against <typeparamref name="TCount"/> consecutive query vectors, reduced over the tile's
+    /// keys; <typeparamref name="TScale"/>: first rescale the accumulator by α. In masked tiles a key invisible to a lane
+    /// leaves that lane untouched, so a NaN in a masked value never spreads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Accumulate4<TMasked, TCount, TScale>(T* values, nint valueStride, int tileKeys, T* probabilities,
+        T* accumulator, T* alpha, T* causalLimit, int tileStart)
+        where TMasked : struct, IFlag
+        where TCount : struct, IVectorCount
+        where TScale : struct, IFlag
+    {
+        int w = TOps.Count;
+        int lanes = BlockLanes;
+        TVec al0 = TScale.Value ? TOps.Load(alpha) : default;
+        TVec al1 = TScale.Value && TCount.Value > 1 ? TOps.Load(alpha + w) : default;
+        TVec al2 = TScale.Value && TCount.Value > 2 ? TOps.Load(alpha + 2 * w) : default;
+        TVec al3 = TScale.Value && TCount.Value > 3 ? TOps.Load(alpha + 3 * w) : default;
+        TVec a00, a01 = default, a02 = default, a03 = default;
+        TVec a10, a11 = default, a12 = default, a13 = default;
+        TVec a20, a21 = default, a22 = default, a23 = default;
+        TVec a30, a31 = default, a32 = default, a33 = default;
+        T* row0 = accumulator + 0 * lanes;
+        a00 = TScale.Value ? TOps.Multiply(TOps.Load(row0), al0) : TOps.Load(row0);
+        if (TCount.Value > 1) a01 = TScale.Value ? TOps.Multiply(TOps.Load(row0 + w), al1) : TOps.Load(row0 + w);
+        if (TCount.Value > 2) a02 = TScale.Value ? TOps.Multiply(TOps.Load(row0 + 2 * w), al2) : TOps.Load(row0 + 2 * w);
+        if (TCount.Value > 3) a03 = TScale.Value ? TOps.Multiply(TOps.Load(row0 + 3 * w), al3) : TOps.Load(row0 + 3 * w);
+        T* row1 = accumulator + 1 * lanes;
+        a10 = TScale.Value ? TOps.Multiply(TOps.Load(row1), al0) : TOps.Load(row1);
+        if (TCount.Value > 1) a11 = TScale.Value ? TOps.Multiply(TOps.Load(row1 + w), al1) : TOps.Load(row1 + w);
+        if (TCount.Value > 2) a12 = TScale.Value ? TOps.Multiply(TOps.Load(row1 + 2 * w), al2) : TOps.Load(row1 + 2 * w);
+        if (TCount.Value > 3) a13 = TScale.Value ? TOps.Multiply(TOps.Load(row1 + 3 * w), al3) : TOps.Load(row1 + 3 * w);
+        T* row2 = accumulator + 2 * lanes;
+        a20 = TScale.Value ? TOps.Multiply(TOps.Load(row2), al0) : TOps.Load(row2);
+        if (TCount.Value > 1) a21 = TScale.Value ? TOps.Multiply(TOps.Load(row2 + w), al1) : TOps.Load(row2 + w);
+        if (TCount.Value > 2) a22 = TScale.Value ? TOps.Multiply(TOps.Load(row2 + 2 * w), al2) : TOps.Load(row2 + 2 * w);
+        if (TCount.Value > 3) a23 = TScale.Value ? TOps.Multiply(TOps.Load(row2 + 3 * w), al3) : TOps.Load(row2 + 3 * w);
+        T* row3 = accumulator + 3 * lanes;
+        a30 = TScale.Value ? TOps.Multiply(TOps.Load(row3), al0) : TOps.Load(row3);
+        if (TCount.Value > 1) a31 = TScale.Value ? TOps.Multiply(TOps.Load(row3 + w), al1) : TOps.Load(row3 + w);
+        if (TCount.Value > 2) a32 = TScale.Value ? TOps.Multiply(TOps.Load(row3 + 2 * w), al2) : TOps.Load(row3 + 2 * w);
+        if (TCount.Value > 3) a33 = TScale.Value ? TOps.Multiply(TOps.Load(row3 + 3 * w), al3) : TOps.Load(row3 + 3 * w);
         T* v = values;
         T* y = probabilities;
-        // In bounds: c + 4 <= dv columns of tileKeys rows; the probability tile is tileKeys × lanes.
+        // In bounds: c + 4 <= dv columns of tileKeys rows; the probability tile is tileKeys × lanes and the TCount vectors
+        // lie inside it.
         if (!TMasked.Value)
         {
             for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
             {
                 TVec p0 = TOps.Load(y);
-                TVec p1 = TOps.Load(y + w);
-                TVec p2 = Wide ? TOps.Load(y + 2 * w) : default;
-                TVec p3 = Wide ? TOps.Load(y + 3 * w) : default;
+                TVec p1 = TCount.Value > 1 ? TOps.Load(y + w) : default;
+                TVec p2 = TCount.Value > 2 ? TOps.Load(y + 2 * w) : default;
+                TVec p3 = TCount.Value > 3 ? TOps.Load(y + 3 * w) : default;
                 TVec b = TOps.BroadcastFrom(v);
                 a00 = TOps.MultiplyAdd(b, p0, a00);
-                a01 = TOps.MultiplyAdd(b, p1, a01);
-                if (Wide)
-                {
-                    a02 = TOps.MultiplyAdd(b, p2, a02);
-                    a03 = TOps.MultiplyAdd(b, p3, a03);
-                }
+                if (TCount.Value > 1) a01 = TOps.MultiplyAdd(b, p1, a01);
+                if (TCount.Value > 2) a02 = TOps.MultiplyAdd(b, p2, a02);
+                if (TCount.Value > 3) a03 = TOps.MultiplyAdd(b, p3, a03);
                 b = TOps.BroadcastFrom(v + 1);
                 a10 = TOps.MultiplyAdd(b, p0, a10);
-                a11 = TOps.MultiplyAdd(b, p1, a11);
-                if (Wide)
-                {
-                    a12 = TOps.MultiplyAdd(b, p2, a12);
-                    a13 = TOps.MultiplyAdd(b, p3, a13);
-                }
+                if (TCount.Value > 1) a11 = TOps.MultiplyAdd(b, p1, a11);
+                if (TCount.Value > 2) a12 = TOps.MultiplyAdd(b, p2, a12);
+                if (TCount.Value > 3) a13 = TOps.MultiplyAdd(b, p3, a13);
                 b = TOps.BroadcastFrom(v + 2);
                 a20 = TOps.MultiplyAdd(b, p0, a20);
-                a21 = TOps.MultiplyAdd(b, p1, a21);
-                if (Wide)
-                {
-                    a22 = TOps.MultiplyAdd(b, p2, a22);
-                    a23 = TOps.MultiplyAdd(b, p3, a23);
-                }
+                if (TCount.Value > 1) a21 = TOps.MultiplyAdd(b, p1, a21);
+                if (TCount.Value > 2) a22 = TOps.MultiplyAdd(b, p2, a22);
+                if (TCount.Value > 3) a23 = TOps.MultiplyAdd(b, p3, a23);
                 b = TOps.BroadcastFrom(v + 3);
                 a30 = TOps.MultiplyAdd(b, p0, a30);
-                a31 = TOps.MultiplyAdd(b, p1, a31);
-                if (Wide)
-                {
-                    a32 = TOps.MultiplyAdd(b, p2, a32);
-                    a33 = TOps.MultiplyAdd(b, p3, a33);
-                }
+                if (TCount.Value > 1) a31 = TOps.MultiplyAdd(b, p1, a31);
+                if (TCount.Value > 2) a32 = TOps.MultiplyAdd(b, p2, a32);
+                if (TCount.Value > 3) a33 = TOps.MultiplyAdd(b, p3, a33);
             }
         }
         else
         {
-            TVec limit0 = TOps.Load(causalLimit), limit1 = TOps.Load(causalLimit + w);
-            TVec limit2 = Wide ? TOps.Load(causalLimit + 2 * w) : default, limit3 = Wide ? TOps.Load(causalLimit + 3 * w) : default;
+            TVec limit0 = TOps.Load(causalLimit);
+            TVec limit1 = TCount.Value > 1 ? TOps.Load(causalLimit + w) : default;
+            TVec limit2 = TCount.Value > 2 ? TOps.Load(causalLimit + 2 * w) : default;
+            TVec limit3 = TCount.Value > 3 ? TOps.Load(causalLimit + 3 * w) : default;
             for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
             {
                 TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
                 TVec p0 = TOps.Load(y);
-                TVec p1 = TOps.Load(y + w);
-                TVec p2 = Wide ? TOps.Load(y + 2 * w) : default;
-                TVec p3 = Wide ? TOps.Load(y + 3 * w) : default;
+                TVec p1 = TCount.Value > 1 ? TOps.Load(y + w) : default;
+                TVec p2 = TCount.Value > 2 ? TOps.Load(y + 2 * w) : default;
+                TVec p3 = TCount.Value > 3 ? TOps.Load(y + 3 * w) : default;
                 // Keep the old value in lanes where the key is masked (limit < key).
                 TVec b = TOps.BroadcastFrom(v);
                 a00 = MaskedMultiplyAdd(b, p0, a00, limit0, key);
-                a01 = MaskedMultiplyAdd(b, p1, a01, limit1, key);
-                if (Wide)
-                {
-                    a02 = MaskedMultiplyAdd(b, p2, a02, limit2, key);
-                    a03 = MaskedMultiplyAdd(b, p3, a03, limit3, key);
-                }
+                if (TCount.Value > 1) a01 = MaskedMultiplyAdd(b, p1, a01, limit1, key);
+                if (TCount.Value > 2) a02 = MaskedMultiplyAdd(b, p2, a02, limit2, key);
+                if (TCount.Value > 3) a03 = MaskedMultiplyAdd(b, p3, a03, limit3, key);
                 b = TOps.BroadcastFrom(v + 1);
                 a10 = MaskedMultiplyAdd(b, p0, a10, limit0, key);
-                a11 = MaskedMultiplyAdd(b, p1, a11, limit1, key);
-                if (Wide)
-                {
-                    a12 = MaskedMultiplyAdd(b, p2, a12, limit2, key);
-                    a13 = MaskedMultiplyAdd(b, p3, a13, limit3, key);
-                }
+                if (TCount.Value > 1) a11 = MaskedMultiplyAdd(b, p1, a11, limit1, key);
+                if (TCount.Value > 2) a12 = MaskedMultiplyAdd(b, p2, a12, limit2, key);
+                if (TCount.Value > 3) a13 = MaskedMultiplyAdd(b, p3, a13, limit3, key);
                 b = TOps.BroadcastFrom(v + 2);
                 a20 = MaskedMultiplyAdd(b, p0, a20, limit0, key);
-                a21 = MaskedMultiplyAdd(b, p1, a21, limit1, key);
-                if (Wide)
-                {
-                    a22 = MaskedMultiplyAdd(b, p2, a22, limit2, key);
-                    a23 = MaskedMultiplyAdd(b, p3, a23, limit3, key);
-                }
+                if (TCount.Value > 1) a21 = MaskedMultiplyAdd(b, p1, a21, limit1, key);
+                if (TCount.Value > 2) a22 = MaskedMultiplyAdd(b, p2, a22, limit2, key);
+                if (TCount.Value > 3) a23 = MaskedMultiplyAdd(b, p3, a23, limit3, key);
                 b = TOps.BroadcastFrom(v + 3);
                 a30 = MaskedMultiplyAdd(b, p0, a30, limit0, key);
-                a31 = MaskedMultiplyAdd(b, p1, a31, limit1, key);
-                if (Wide)
-                {
-                    a32 = MaskedMultiplyAdd(b, p2, a32, limit2, key);
-                    a33 = MaskedMultiplyAdd(b, p3, a33, limit3, key);
-                }
+                if (TCount.Value > 1) a31 = MaskedMultiplyAdd(b, p1, a31, limit1, key);
+                if (TCount.Value > 2) a32 = MaskedMultiplyAdd(b, p2, a32, limit2, key);
+                if (TCount.Value > 3) a33 = MaskedMultiplyAdd(b, p3, a33, limit3, key);
             }
         }
-        StoreRow(accumulator, a00, a01, a02, a03);
-        StoreRow(accumulator + lanes, a10, a11, a12, a13);
-        StoreRow(accumulator + 2 * lanes, a20, a21, a22, a23);
-        StoreRow(accumulator + 3 * lanes, a30, a31, a32, a33);
+        StoreRow<TCount>(accumulator, a00, a01, a02, a03);
+        StoreRow<TCount>(accumulator + lanes, a10, a11, a12, a13);
+        StoreRow<TCount>(accumulator + 2 * lanes, a20, a21, a22, a23);
+        StoreRow<TCount>(accumulator + 3 * lanes, a30, a31, a32, a33);
     }
 
     /// <summary>b·p + acc in the lanes that see the key, acc where it is masked (limit &lt; key).</summary>
@@ -618,16 +785,18 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     private static TVec MaskedMultiplyAdd(TVec b, TVec p, TVec accumulator, TVec limit, TVec key) =>
         TOps.SelectLessThan(limit, key, accumulator, TOps.MultiplyAdd(b, p, accumulator));
 
-    /// <summary>One value column (the dv remainder), vector by vector.</summary>
+    /// <summary>One value column (the dv remainder), vector by vector over the lanes from <paramref name="firstLane"/> on;
+    /// <paramref name="scale"/>: first rescale by α.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Accumulate1<TMasked>(T* values, nint valueStride, int tileKeys, T* probabilities,
-        T* accumulator, T* alpha, T* causalLimit, int tileStart)
+        T* accumulator, T* alpha, T* causalLimit, int tileStart, int firstLane, bool scale)
         where TMasked : struct, IFlag
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
-        for (int lane = 0; lane < lanes; lane += w)
+        for (int lane = firstLane; lane < lanes; lane += w)
         {
-            TVec sum = TOps.Multiply(TOps.Load(accumulator + lane), TOps.Load(alpha + lane));
+            TVec sum = scale ? TOps.Multiply(TOps.Load(accumulator + lane), TOps.Load(alpha + lane)) : TOps.Load(accumulator + lane);
             TVec limit = TMasked.Value ? TOps.Load(causalLimit + lane) : default;
             T* v = values;
             T* y = probabilities + lane;
@@ -641,7 +810,85 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         }
     }
 
-    /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk.</summary>
+    /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk.
+    /// The row state a is kept as dv × lanes like the accumulator, so the merge runs down whole lane vectors; its
+    /// multiplies and adds are separate (no FMA), so the vector loop gives exactly the scalar results.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MergeBlockChunk(int rows, int lanes, int dv, T* runningMax, T* runningSum, T* accumulator,
+        double* rowM, double* rowL, double* rowA, double* factors)
+    {
+        double* oldFactors = factors;
+        double* newFactors = factors + lanes;
+        long* keep = (long*)(factors + 2 * lanes);    // all ones: the lane's row state stays as it is
+        for (int lane = 0; lane < lanes; lane++)
+        {
+            double chunkSum = lane < rows ? double.CreateTruncating(runningSum[lane]) : 0.0;
+            if (chunkSum == 0)
+            {
+                // Nothing visible in this chunk (or a padding lane): the row state is kept (a NaN sum is merged, and spreads).
+                oldFactors[lane] = 1.0;
+                newFactors[lane] = 0.0;
+                keep[lane] = -1;
+                continue;
+            }
+            double chunkMax = double.CreateTruncating(runningMax[lane]);
+            double merged = System.Math.Max(rowM[lane], chunkMax); // Math.Max propagates NaN
+            // One of the two factors is e^0 = 1 exactly (merged is one of the two maxima): only the other calls Exp.
+            double oldFactor = double.IsNegativeInfinity(rowM[lane]) ? 0.0 : rowM[lane] == merged ? 1.0 : System.Math.Exp(rowM[lane] - merged);
+            double newFactor = chunkMax == merged ? 1.0 : System.Math.Exp(chunkMax - merged);
+            rowL[lane] = oldFactor * rowL[lane] + newFactor * chunkSum;
+            rowM[lane] = merged;
+            oldFactors[lane] = oldFactor;
+            newFactors[lane] = newFactor;
+            keep[lane] = 0;
+        }
+
+        for (int c = 0; c < dv; c++)
+        {
+            double* a = rowA + (nint)c * lanes;
+            T* acc = accumulator + (nint)c * lanes;
+            int lane = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                // In bounds: lane + 8 <= lanes elements of this column's lane row, in a, acc and the factor rows.
+                for (; lane + 8 <= lanes; lane += 8)
+                {
+                    Vector256<double> x0, x1;
+                    if (typeof(T) == typeof(float))
+                    {
+                        (x0, x1) = Vector256.Widen(Vector256.Load((float*)acc + lane));
+                    }
+                    else
+                    {
+                        x0 = Vector256.Load((double*)acc + lane);
+                        x1 = Vector256.Load((double*)acc + lane + 4);
+                    }
+                    MergeLanes(a + lane, x0, oldFactors + lane, newFactors + lane, keep + lane);
+                    MergeLanes(a + lane + 4, x1, oldFactors + lane + 4, newFactors + lane + 4, keep + lane + 4);
+                }
+            }
+            for (; lane < lanes; lane++)
+            {
+                if (keep[lane] == 0)
+                    a[lane] = oldFactors[lane] * a[lane] + newFactors[lane] * double.CreateTruncating(acc[lane]);
+            }
+        }
+        new Span<T>(runningMax, lanes).Fill(T.NegativeInfinity);
+        new Span<T>(runningSum, lanes).Clear();
+        new Span<T>(accumulator, lanes * dv).Clear();
+    }
+
+    /// <summary>a ← keep ? a : old·a + new·x on four lanes (separate multiply and add, as in the scalar tail).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MergeLanes(double* a, Vector256<double> x, double* oldFactors, double* newFactors, long* keep)
+    {
+        Vector256<double> old = Vector256.Load(a);
+        Vector256<double> merged = Vector256.Load(oldFactors) * old + Vector256.Load(newFactors) * x;
+        Vector256.ConditionalSelect(Vector256.Load(keep).AsDouble(), old, merged).Store(a);
+    }
+
+    /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk
+    /// (the decode kernel's layout: a is lanes × dv).</summary>
     internal static void MergeChunk(int rows, int lanes, int dv, T* runningMax, T* runningSum, T* accumulator,
         double* rowM, double* rowL, double* rowA)
     {
@@ -674,9 +921,39 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         return visible > 0;
     }
 
+    /// <summary>O = a / l and LSE = m + log l (+ the Gaussian row term); l = 0 gives O = 0 and LSE = −∞ (MATH §4).
+    /// The division runs down the dv × lanes row state in place (lanes with l = 0 are not read back).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FinaliseBlock(in AttentionProblem<T> p, int head, int firstRow, int rows, int lanes,
+        double* rowM, double* rowL, double* rowA, double* rowTerm)
+    {
+        int dv = p.ValueDim;
+        for (int c = 0; c < dv; c++)
+        {
+            double* a = rowA + (nint)c * lanes;
+            int lane = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                // In bounds: lane + 4 <= lanes.
+                for (; lane + 4 <= lanes; lane += 4)
+                    (Vector256.Load(a + lane) / Vector256.Load(rowL + lane)).Store(a + lane);
+            }
+            for (; lane < lanes; lane++) a[lane] /= rowL[lane];
+        }
+
+        StoreRows(in p, head, firstRow, rows, rowM, rowL, rowA, rowTerm, laneStride: 1, columnStride: lanes, divided: true);
+    }
+
     /// <summary>O = a / l and LSE = m + log l (+ the Gaussian row term); l = 0 gives O = 0 and LSE = −∞ (MATH §4).</summary>
     internal static void Finalise(in AttentionProblem<T> p, int head, int firstRow, int rows,
         double* rowM, double* rowL, double* rowA, double* rowTerm)
+        => StoreRows(in p, head, firstRow, rows, rowM, rowL, rowA, rowTerm, laneStride: p.ValueDim, columnStride: 1, divided: false);
+
+    /// <summary>Writes O and LSE of rows [firstRow, firstRow + rows) from the double row state; a of lane r, column c is at
+    /// rowA[r·laneStride + c·columnStride], already divided by l when <paramref name="divided"/>. Rows without a visible key
+    /// get O = 0 and LSE = s₀ (or −∞) exactly, not s₀ moved to the shifted scale and back; l = 0 gives O = 0, LSE = −∞.</summary>
+    private static void StoreRows(in AttentionProblem<T> p, int head, int firstRow, int rows, double* rowM, double* rowL,
+        double* rowA, double* rowTerm, nint laneStride, nint columnStride, bool divided)
     {
         int dv = p.ValueDim;
         for (int lane = 0; lane < rows; lane++)
@@ -684,11 +961,10 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             int i = firstRow + lane;
             T* output = p.Output + (nint)i * p.OutputStride + (nint)head * dv;
             double l = rowL[lane];
-            double* a = rowA + (nint)lane * dv;
+            double* a = rowA + lane * laneStride;
             double logSumExp;
             if (!HasVisibleKey(in p, i))
             {
-                // No key reached the state: O = 0 and LSE = s₀ (or −∞) exactly, not s₀ moved to the shifted scale and back.
                 for (int c = 0; c < dv; c++) output[c] = T.Zero;
                 logSumExp = p.SinkLogits != null ? p.SinkLogits[head] : double.NegativeInfinity;
             }
@@ -699,7 +975,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             }
             else
             {
-                for (int c = 0; c < dv; c++) output[c] = T.CreateTruncating(a[c] / l);
+                for (int c = 0; c < dv; c++)
+                    output[c] = T.CreateTruncating(divided ? a[c * columnStride] : a[c * columnStride] / l);
                 logSumExp = rowM[lane] + System.Math.Log(l) + rowTerm[lane];
             }
             if (p.LogSumExp != null) p.LogSumExp[(nint)head * p.QueryCount + i] = T.CreateTruncating(logSumExp);
