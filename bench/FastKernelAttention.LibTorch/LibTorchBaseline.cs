@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
+using System.Runtime.InteropServices;
 using FastKernelAttention.Benchmarks.Workloads;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -112,6 +114,17 @@ internal static class LibTorchBaseline
             string message = e.GetType().Name + ": " + e.Message;
             for (Exception? inner = e.InnerException; inner is not null; inner = inner.InnerException)
                 message += "\n → " + inner.GetType().Name + ": " + inner.Message;
+            // TorchSharp's trace says which loads failed but not why; the loader's own message does (e.g. a missing
+            // GLIBCXX version).
+            string shim = Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so");
+            try
+            {
+                NativeLibrary.Free(NativeLibrary.Load(shim));
+            }
+            catch (DllNotFoundException loader)
+            {
+                message += "\nLoading " + shim + " directly: " + loader.Message;
+            }
             return (null, message);
         }
     }
