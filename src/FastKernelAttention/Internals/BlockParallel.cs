@@ -91,10 +91,10 @@ internal static class BlockParallel
             if (Interlocked.Decrement(ref pendingWorkers) == 0) done.Set();
         }
 
-        public void WaitForWorkers()
-        {
-            if (Volatile.Read(ref pendingWorkers) > 0) done.Wait();
-        }
+        /// <summary>Always waits for the event, even when the counter already reads 0: the last worker decrements first and
+        /// sets the event afterwards, so skipping the wait could let that late Set land after the next call's Reset, and
+        /// that call would then return while its workers still read its (stack-allocated) problem.</summary>
+        public void WaitForWorkers() => done.Wait();
 
         protected abstract void Execute(int block, int worker);
     }
