@@ -24,10 +24,13 @@ namespace FastKernelAttention.LibTorch;
 public static class LibTorchTable
 {
     /// <summary>The most a libtorch output may differ from ours (absolute, inputs N(0, 1)) before the run is refused as
-    /// wrong; measured differences are 1e-7 to 1e-5.</summary>
+    /// wrong; measured differences are 4e-8 to 2e-6.</summary>
     public const double Tolerance = 1e-3;
 
     private const int Runs = 7;
+
+    /// <summary>CPU use by other processes (% of one core) above which the markdown says the run was disturbed.</summary>
+    private const double DisturbedPercent = 10;
 
     /// <summary>One libtorch measurement, with ours at the same thread count.</summary>
     private sealed record Result(Workload Workload, string Variant, int Threads, double Milliseconds, double MaxAbsDiff, double FkaMilliseconds)
@@ -60,7 +63,7 @@ public static class LibTorchTable
         var selected = Workload.All.Where(w => only is null
             || only.Split(',', StringSplitOptions.RemoveEmptyEntries).Any(p => w.Id.StartsWith(p.Trim(), StringComparison.OrdinalIgnoreCase))).ToList();
         var results = new List<Result>();
-        var others = new Dictionary<Workload, string>();
+        var others = new Dictionary<Workload, double>();
         var watch = Stopwatch.StartNew();
         using (torch.no_grad())
         {
@@ -145,7 +148,7 @@ public static class LibTorchTable
         return max;
     }
 
-    private static string Format(List<Result> results, Dictionary<Workload, string> others, int[] threadCounts,
+    private static string Format(List<Result> results, Dictionary<Workload, double> others, int[] threadCounts,
         Dictionary<int, double> fmaPeak, string loadBefore, string loadAfter)
     {
         var c = CultureInfo.InvariantCulture;
@@ -160,6 +163,9 @@ public static class LibTorchTable
             text.AppendLine(c, $"Measured FMA peak on {t} thread{(t == 1 ? "" : "s")}: {fmaPeak[t]:F1} GFLOP/s (float).");
         text.AppendLine("GFLOP/s counts 4·Lq·Lk·d·H (visible pairs only when causal); decode (W4) also as GB/s of K and V read (2·Lk·Hkv·d·4 bytes).");
         text.AppendLine(c, $"Median of {Runs} runs after ≥ 0.3 s warm-up (QuickTable.Median, as for ONNX Runtime); inputs N(0, 1) with the main table's seed; max abs diff: libtorch's output against Attention.ForwardMultiHead's on the same inputs.");
+        double busiest = others.Values.DefaultIfEmpty(double.NaN).Max();
+        if (busiest > DisturbedPercent)
+            text.AppendLine(c, $"**Disturbed run:** other processes used up to {busiest:F0}% of one core while workloads were measured (column \"other processes\"), so both libtorch's and our rows are slower than on an idle machine, the 2-thread rows most; rerun when the machine is idle.");
         text.AppendLine();
 
         text.AppendLine("## Best libtorch variant against ours");
@@ -184,7 +190,8 @@ public static class LibTorchTable
                 double fkaSpeed = (w.Decode ? w.KeyValueBytes : w.Flops) / best.FkaMilliseconds / 1e6;
                 row.Append(c, $" {speed:F1} | {fkaSpeed:F1} | {best.Milliseconds / best.FkaMilliseconds:F2}× | {best.Variant} |");
             }
-            text.AppendLine(row + $" {others[w]} |");
+            string other = double.IsNaN(others[w]) ? "?" : others[w].ToString("F0", c) + "%";
+            text.AppendLine(row + $" {other} |");
         }
         text.AppendLine();
         text.AppendLine("fka / libtorch > 1 means ours is faster. \"other processes\": CPU time that processes other than this benchmark used while the workload ran, in % of one core (/proc/stat); above a few % the row was disturbed.");
