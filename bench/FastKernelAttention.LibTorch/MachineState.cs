@@ -34,7 +34,8 @@ internal static class MachineState
     /// <summary>CPU time that other processes used between two <see cref="CpuTicks"/> readings <paramref name="seconds"/>
     /// apart, in % of one core (USER_HZ = 100), or NaN where /proc could not be read.</summary>
     public static double OtherProcesses((long Busy, long Self) before, (long Busy, long Self) after, double seconds) =>
-        before.Busy < 0 || seconds <= 0 ? double.NaN : (after.Busy - before.Busy - (after.Self - before.Self)) / 100.0 / seconds * 100;
+        before.Busy < 0 || seconds <= 0 ? double.NaN
+            : Math.Max(0, after.Busy - before.Busy - (after.Self - before.Self)) / 100.0 / seconds * 100; // ≥ 0: the two files are read at slightly different times
 
     /// <summary>The 1, 5 and 15 minute load averages from /proc/loadavg, or "unknown".</summary>
     public static string LoadAverage()
