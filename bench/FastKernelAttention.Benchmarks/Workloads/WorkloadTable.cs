@@ -42,7 +42,7 @@ public static class WorkloadTable
     {
         threads = Math.Max(1, threads);
         int[] threadCounts = threads == 1 ? [1] : [1, threads];
-        string loadBefore = LoadAverage();
+        string loadBefore = MachineState.LoadAverage();
         Console.WriteLine($"Load average before: {loadBefore}. Measuring the roofline…");
         var fmaPeak = new Dictionary<int, double>();
         var readBandwidth = new Dictionary<int, double>();
@@ -63,16 +63,14 @@ public static class WorkloadTable
         foreach (Workload workload in selected)
         {
             Console.WriteLine($"{workload.Id} ({workload.Shape}) at {watch.Elapsed.TotalSeconds:F0} s…");
-            (long busy, long self) = CpuTicks();
+            var ticks = MachineState.CpuTicks();
             double start = watch.Elapsed.TotalSeconds;
             Measure(workload, threadCounts, withReference, ortVersion is not null, results);
-            (long busyAfter, long selfAfter) = CpuTicks();
-            // Clock ticks (USER_HZ = 100 on Linux) that other processes ran while this workload was measured, per second.
-            others[workload] = busy < 0 ? "?" : ((busyAfter - busy - (selfAfter - self)) / 100.0 / (watch.Elapsed.TotalSeconds - start) * 100)
-                .ToString("F0", CultureInfo.InvariantCulture) + "%";
+            double other = MachineState.OtherProcesses(ticks, MachineState.CpuTicks(), watch.Elapsed.TotalSeconds - start);
+            others[workload] = double.IsNaN(other) ? "?" : other.ToString("F0", CultureInfo.InvariantCulture) + "%";
         }
 
-        string loadAfter = LoadAverage();
+        string loadAfter = MachineState.LoadAverage();
         string folder = QuickTable.ResultsFolder();
         string? libTorchSource = AddLibTorch(folder, selected, results);
         string table = Format(results, others, threadCounts, fmaPeak, readBandwidth, ortVersion, libTorchSource, loadBefore, loadAfter);
@@ -192,7 +190,7 @@ public static class WorkloadTable
 
         if (withReference)
         {
-            double[,] qd = ToMatrix(q, lq, h * d), kd = ToMatrix(k, lk, hkv * d), vd = ToMatrix(v, lk, hkv * d);
+            double[,] qd = QuickTable.ToMatrix(q, lq, h * d), kd = QuickTable.ToMatrix(k, lk, hkv * d), vd = QuickTable.ToMatrix(v, lk, hkv * d);
             var options = new ReferenceOptions
             {
                 Kernel = w.Gaussian ? ReferenceKernel.Gaussian : ReferenceKernel.Dot,
@@ -250,7 +248,7 @@ public static class WorkloadTable
         var text = new StringBuilder();
         text.AppendLine("# FastKernelAttention workloads W1–W7 (issue 5)");
         text.AppendLine();
-        text.AppendLine(c, $"CPU: {QuickTable.CpuModel()} ({Environment.ProcessorCount} logical cores), ISA path: {Attention.ActiveIsa}, {RuntimeInformation.FrameworkDescription}, commit {Commit()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+        text.AppendLine(c, $"CPU: {QuickTable.CpuModel()} ({Environment.ProcessorCount} logical cores), ISA path: {Attention.ActiveIsa}, {RuntimeInformation.FrameworkDescription}, commit {MachineState.Commit()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         text.AppendLine(c, $"Load average (1, 5, 15 min): {loadBefore} before, {loadAfter} after.");
         text.AppendLine(c, $"ONNX Runtime: {(ortVersion is null ? "not measured — " + OnnxRuntimeBaseline.LoadError : ortVersion + " (Microsoft.ML.OnnxRuntime, CPU execution provider)")}. libtorch: {(libTorchSource is null ? SummaryEntry.LibTorchMissing : "from " + libTorchSource + " (its variants, thread counts and runs; measured separately)")}.");
         foreach (int t in threadCounts)
@@ -310,77 +308,5 @@ public static class WorkloadTable
             text.AppendLine(c, $"| {r.Workload.Id} | {r.Impl} | {r.Variant} | {r.Threads} | {r.Milliseconds:F3} | {r.Runs} | {r.Gflops:F1} | {peak} | {gbps} | {bw} | {diff} | {allocated} |");
         }
         return text.ToString();
-    }
-
-    private static double[,] ToMatrix(float[] data, int rows, int columns)
-    {
-        var matrix = new double[rows, columns];
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < columns; j++)
-                matrix[i, j] = data[i * columns + j];
-        return matrix;
-    }
-
-    /// <summary>Busy clock ticks of the whole machine (user, nice, system, irq, softirq, steal from /proc/stat) and of this
-    /// process (utime + stime from /proc/self/stat); (−1, −1) where these files do not exist.</summary>
-    private static (long Busy, long Self) CpuTicks()
-    {
-        try
-        {
-            string[] cpu = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            long busy = 0;
-            foreach (int field in new[] { 1, 2, 3, 6, 7, 8 }) busy += long.Parse(cpu[field], CultureInfo.InvariantCulture);
-            string stat = File.ReadAllText("/proc/self/stat");
-            // Fields after the command name (which is in parentheses and may hold spaces): state is field 3, utime 14, stime 15.
-            string[] rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            long self = long.Parse(rest[11], CultureInfo.InvariantCulture) + long.Parse(rest[12], CultureInfo.InvariantCulture);
-            return (busy, self);
-        }
-        catch (IOException)
-        {
-            return (-1, -1);
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return (-1, -1);
-        }
-    }
-
-    private static string LoadAverage()
-    {
-        try
-        {
-            string[] fields = File.ReadAllText("/proc/loadavg").Split(' ');
-            return string.Join(", ", fields.Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return "unknown";
-        }
-    }
-
-    private static string Commit()
-    {
-        try
-        {
-            using var git = Process.Start(new ProcessStartInfo("git", "rev-parse --short HEAD")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                WorkingDirectory = AppContext.BaseDirectory,
-            });
-            if (git is null) return "unknown";
-            string hash = git.StandardOutput.ReadToEnd().Trim();
-            git.WaitForExit();
-            return git.ExitCode == 0 && hash.Length > 0 ? hash : "unknown";
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "unknown";
-        }
     }
 }

@@ -5,10 +5,10 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 
-namespace FastKernelAttention.LibTorch;
+namespace FastKernelAttention.Benchmarks;
 
 /// <summary>What the results file records about the machine and the checkout: load average, CPU time used by other
-/// processes, the commit (the same readings as the main workloads table).</summary>
+/// processes, the commit. Shared by the workloads table and the libtorch baseline (which links this file).</summary>
 internal static class MachineState
 {
     /// <summary>Busy clock ticks of the whole machine (user, nice, system, irq, softirq, steal from /proc/stat) and of this
