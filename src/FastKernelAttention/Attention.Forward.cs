@@ -85,7 +85,7 @@ public static partial class Attention
 
     /// <summary>
     /// Bytes of workspace a call with these dimensions and options needs (63 bytes of alignment slack included): one
-    /// scratch slice per thread (independent of m and n), the decode kernel's key-split states (H·16·(dv + 3) doubles),
+    /// scratch slice per thread (independent of m and n), the decode kernel's key-split states (H·16·(dv + 3) doubles when n exceeds one 512-key chunk),
     /// plus, for the Gaussian kernel, the centred copy of K made once per call (Hkv·n·(d + 1) elements).
     /// </summary>
     /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>

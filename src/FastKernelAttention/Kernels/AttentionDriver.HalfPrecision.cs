@@ -110,7 +110,7 @@ internal static unsafe partial class AttentionDriver
             }
             cursor += KernelConstants.Align((long)keyValueHeadCount * key.Height * sizeof(float));
             problem.DecodePartials = (double*)cursor;
-            cursor += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim));
+            cursor += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim, key.Height));
 
             long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(float));
             if (storage == KeyValueStorage.BFloat16)

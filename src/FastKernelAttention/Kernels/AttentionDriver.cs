@@ -95,7 +95,7 @@ internal static unsafe partial class AttentionDriver
             bytes += KernelConstants.Align((long)keyValueHeadCount * keyCount * headDim * elementSize); // centred keys
             bytes += KernelConstants.Align((long)keyValueHeadCount * sizeof(double));                 // key radii
         }
-        bytes += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim));          // decode split states
+        bytes += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim, keyCount));          // decode split states
         return bytes;
     }
 
@@ -183,7 +183,7 @@ internal static unsafe partial class AttentionDriver
             }
 
             problem.DecodePartials = (double*)cursor;
-            cursor += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim));
+            cursor += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim, n));
 
             long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(T));
             switch (path)

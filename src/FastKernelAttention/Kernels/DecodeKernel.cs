@@ -57,8 +57,10 @@ internal static class DecodeConstants
         return chunks == 0 ? 1 : (chunks + chunksPerSplit - 1) / chunksPerSplit;
     }
 
-    /// <summary>Bytes of the partial split states of a call with H heads and dv value columns (see <see cref="MaxSplitStates"/>).</summary>
-    public static long PartialBytes(int headCount, int valueDim) => (long)headCount * MaxSplitStates * (valueDim + 3) * sizeof(double);
+    /// <summary>Bytes of the partial split states of a call with H heads, dv value columns and n keys (see
+    /// <see cref="MaxSplitStates"/>): none when n fits one chunk, since such a call never splits its keys.</summary>
+    public static long PartialBytes(int headCount, int valueDim, int keyCount) =>
+        keyCount <= ChunkKeys ? 0 : (long)headCount * MaxSplitStates * (valueDim + 3) * sizeof(double);
 }
 
 /// <summary>
