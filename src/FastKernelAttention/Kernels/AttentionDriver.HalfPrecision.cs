@@ -100,14 +100,8 @@ internal static unsafe partial class AttentionDriver
 
             // The shared region has the float call's layout (sinks, key bias, split states); only sinks and split states are used.
             byte* cursor = aligned;
-            double* sinks = (double*)cursor;
+            problem.SinkLogits = StoreSinks(cursor, headCount, sinkLogits, in options);
             cursor += KernelConstants.Align((long)headCount * sizeof(double));
-            if (!sinkLogits.IsEmpty || options.SinkLogit.HasValue)
-            {
-                for (int h = 0; h < headCount; h++)
-                    sinks[h] = sinkLogits.IsEmpty ? options.SinkLogit!.Value : sinkLogits[h];
-                problem.SinkLogits = sinks;
-            }
             cursor += KernelConstants.Align((long)keyValueHeadCount * key.Height * sizeof(float));
             problem.DecodePartials = (double*)cursor;
             cursor += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim, key.Height));

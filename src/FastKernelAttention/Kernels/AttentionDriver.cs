@@ -137,15 +137,8 @@ internal static unsafe partial class AttentionDriver
 
             CheckOverlaps(in problem, query.Width, key.Width, value.Width, output.Width, logSumExp.Length);
             byte* cursor = aligned;
-            bool anySink = !sinkLogits.IsEmpty || options.SinkLogit.HasValue;
-            double* sinks = (double*)cursor;
+            problem.SinkLogits = StoreSinks(cursor, headCount, sinkLogits, in options);
             cursor += KernelConstants.Align((long)headCount * sizeof(double));
-            if (anySink)
-            {
-                for (int h = 0; h < headCount; h++)
-                    sinks[h] = sinkLogits.IsEmpty ? options.SinkLogit!.Value : double.CreateTruncating(sinkLogits[h]);
-                problem.SinkLogits = sinks;
-            }
 
             int n = problem.KeyCount;
             T* keyBias = (T*)cursor;
@@ -389,6 +382,18 @@ internal static unsafe partial class AttentionDriver
     /// computed (Math.Max would propagate it and turn the expansion test off). A +∞ radius does choose direct
     /// differences, which give the exact −∞ logits of an infinite row.</summary>
     private static double MaxIgnoringNaN(double a, double b) => b > a ? b : a;
+
+    /// <summary>The per-head sink logits in double at <paramref name="destination"/> (the per-head ones, else the options'
+    /// one for every head), or null when the call has no sink.</summary>
+    private static double* StoreSinks<T>(byte* destination, int headCount, ReadOnlySpan<T> sinkLogits, in AttentionOptions options)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (sinkLogits.IsEmpty && !options.SinkLogit.HasValue) return null;
+        double* sinks = (double*)destination;
+        for (int h = 0; h < headCount; h++)
+            sinks[h] = sinkLogits.IsEmpty ? options.SinkLogit!.Value : double.CreateTruncating(sinkLogits[h]);
+        return sinks;
+    }
 
     /// <summary>Elements between the starts of consecutive rows.</summary>
     private static nint RowStride<T>(ReadOnlySpan2D<T> span)
