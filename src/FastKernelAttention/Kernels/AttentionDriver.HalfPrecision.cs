@@ -85,7 +85,7 @@ internal static unsafe partial class AttentionDriver
                 HeadCount = headCount,
                 GroupSize = headCount / keyValueHeadCount,
                 Causal = options.Causal,
-                Scale = options.Scale ?? 1.0 / Math.Sqrt(headDim),
+                Scale = DotLogitScale(in options, headDim),
             };
             var layout = new DecodeLayout<ushort>
             {

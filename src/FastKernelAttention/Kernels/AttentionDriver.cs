@@ -7,6 +7,7 @@ using System.Runtime.Intrinsics;
 using CommunityToolkit.HighPerformance;
 using FastKernelAttention.Internals;
 using FastKernelAttention.Kernels.Isa;
+using FastKernelAttention.Numerics;
 
 namespace FastKernelAttention.Kernels;
 
@@ -146,7 +147,7 @@ internal static unsafe partial class AttentionDriver
             if (gaussian)
             {
                 double h = options.Bandwidth;
-                problem.Scale = 1.0 / (h * h);
+                problem.Scale = VectorExp.Log2E / (h * h);
                 problem.HalfInverseBandwidthSquared = 0.5 / (h * h);
                 problem.Centers = (T*)cursor;
                 cursor += KernelConstants.Align((long)keyValueHeadCount * headDim * sizeof(T));
@@ -159,7 +160,7 @@ internal static unsafe partial class AttentionDriver
             }
             else
             {
-                problem.Scale = options.Scale ?? 1.0 / System.Math.Sqrt(headDim);
+                problem.Scale = DotLogitScale(in options, headDim);
                 if (!keyLogWeights.IsEmpty)
                 {
                     problem.KeyBias = keyBias;
@@ -171,7 +172,7 @@ internal static unsafe partial class AttentionDriver
                 for (int g = 0; g < keyValueHeadCount; g++)
                 {
                     var bias = new Span<T>(keyBias + (nint)g * n, n);
-                    TensorPrimitives.Add(bias, keyLogWeights, bias);
+                    TensorPrimitives.MultiplyAdd(keyLogWeights, T.CreateTruncating(VectorExp.Log2E), bias, bias); // base 2
                 }
             }
 
@@ -331,7 +332,7 @@ internal static unsafe partial class AttentionDriver
         int n = p.KeyCount;
         int m = p.QueryCount;
         double unitRoundoff = sizeof(T) == 4 ? 1.0 / (1 << 24) : 1.0 / (1L << 53);
-        T negativeHalf = T.CreateTruncating(-p.HalfInverseBandwidthSquared);
+        T negativeHalf = T.CreateTruncating(-p.HalfInverseBandwidthSquared * VectorExp.Log2E); // the key bias is in base 2
         for (int g = 0; g < keyValueHeadCount; g++)
         {
             var center = new Span<T>(p.Centers + (nint)g * d, d);
@@ -394,6 +395,11 @@ internal static unsafe partial class AttentionDriver
             sinks[h] = sinkLogits.IsEmpty ? options.SinkLogit!.Value : double.CreateTruncating(sinkLogits[h]);
         return sinks;
     }
+
+    /// <summary>The dot kernel's query scale: the logit scale (default 1/√d) times log₂e, since the kernels keep their
+    /// logits in base 2 (<see cref="VectorExp"/>).</summary>
+    private static double DotLogitScale(in AttentionOptions options, int headDim)
+        => (options.Scale ?? 1.0 / System.Math.Sqrt(headDim)) * VectorExp.Log2E;
 
     /// <summary>Elements between the starts of consecutive rows.</summary>
     private static nint RowStride<T>(ReadOnlySpan2D<T> span)

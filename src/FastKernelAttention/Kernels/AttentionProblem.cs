@@ -32,10 +32,11 @@ internal unsafe struct AttentionProblem<T>
     public bool Gaussian;
     public bool Causal;
 
-    /// <summary>Dot: the logit scale. Gaussian: 1/h².</summary>
+    /// <summary>The query scale, in base-2 logit units (the kernels compute 2^(s·log₂e) = e^s): dot, the logit scale
+    /// times log₂e; Gaussian expansion, log₂e/h².</summary>
     public double Scale;
 
-    /// <summary>Gaussian: 1/(2h²).</summary>
+    /// <summary>Gaussian: 1/(2h²), natural units (the kernels multiply by log₂e where a logit needs it).</summary>
     public double HalfInverseBandwidthSquared;
 
     /// <summary>Null, or one sink logit per query head (−∞ for none).</summary>
@@ -47,8 +48,8 @@ internal unsafe struct AttentionProblem<T>
     /// <summary>Gaussian: k̃ = k − c for every kv head, [Hkv][n][d] contiguous.</summary>
     public T* CentredKeys;
 
-    /// <summary>Null, or the per-key logit bias [Hkv][n]: the Gaussian expansion's −‖k̃_j‖²/(2h²) (unless
-    /// <see cref="DirectDifferences"/>) plus the log-weight log π_j when key log-weights are given.</summary>
+    /// <summary>Null, or the per-key logit bias [Hkv][n] in base 2 (times log₂e): the Gaussian expansion's −‖k̃_j‖²/(2h²)
+    /// (unless <see cref="DirectDifferences"/>) plus the log-weight log π_j when key log-weights are given.</summary>
     public T* KeyBias;
 
     /// <summary>Gaussian: the logits use direct differences Σ(q̃−k̃)² instead of the expansion (decided once per call).</summary>

@@ -2,6 +2,7 @@ using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using FastKernelAttention.Kernels.Isa;
+using FastKernelAttention.Numerics;
 
 namespace FastKernelAttention.Kernels;
 
@@ -107,7 +108,7 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         bool clamp = gaussian && !direct && !p.HasKeyLogWeights;
         int offset = n - m;
         double half = p.HalfInverseBandwidthSquared;
-        T negativeHalf = T.CreateTruncating(-half);
+        T negativeHalf = T.CreateTruncating(-half * VectorExp.Log2E); // the direct logit's −D/(2h²) in base 2
         int splitStart = (int)System.Math.Min((long)split * chunksPerSplit * DecodeConstants.ChunkKeys, n);
         int splitEnd = (int)System.Math.Min((long)(split + 1) * chunksPerSplit * DecodeConstants.ChunkKeys, n);
 
@@ -147,7 +148,8 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                     p.Query + (nint)(firstRow + r) * p.QueryStride + (nint)head * d,
                     gaussian ? p.Centers + (nint)kvHead * d : null, d, direct ? 1.0 : p.Scale, queries + (nint)pair * d, 1);
                 double term = gaussian && !direct ? -normSquared * half : 0.0;
-                bounds[pair] = T.CreateTruncating(-term);
+                // Tile logits and the clamp bound are in base 2 (as in the block kernel); the row state stays natural.
+                bounds[pair] = T.CreateTruncating(-term * VectorExp.Log2E);
                 rowM[pair] = hasSink ? sink - term : double.NegativeInfinity;
                 rowL[pair] = hasSink ? 1.0 : 0.0;
                 rowTerm[pair] = term;
@@ -192,7 +194,7 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                     T oldMax = runningMax[pair];
                     T newMax = T.IsNaN(tileMax) || tileMax > oldMax ? tileMax : oldMax;
                     T shift = T.IsNegativeInfinity(newMax) ? T.Zero : newMax;
-                    T alpha = T.Exp(oldMax - shift);
+                    T alpha = T.Exp2(oldMax - shift);
                     runningSum[pair] = alpha * runningSum[pair] + FusedAttentionKernel<T, TVec, TOps>.ExpInPlace(s, pairKeys, shift);
                     runningMax[pair] = newMax;
                     Scale(accumulators + (nint)pair * dv, dv, alpha);

@@ -11,7 +11,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// at least 1) instead of the lane-block kernel, where most lanes would be empty.</summary>
     public static int RowKernelMaxQueries => BlockLanes / 8;
 
-    /// <summary>p_j = e^{s_j − shift} in place (vectorised over keys); returns Σ_j p_j.</summary>
+    /// <summary>p_j = 2^{s_j − shift} (base-2 logits) in place (vectorised over keys); returns Σ_j p_j.</summary>
     internal static T ExpInPlace(T* scores, int count, T shift)
     {
         int w = TOps.Count;
@@ -20,14 +20,14 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         int j = 0;
         for (; j + w <= count; j += w)
         {
-            TVec e = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(TOps.Load(scores + j), shiftVector));
+            TVec e = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(TOps.Load(scores + j), shiftVector));
             TOps.Store(e, scores + j);
             sum = TOps.Add(sum, e);
         }
         T total = TOps.HorizontalSum(sum);
         for (; j < count; j++)
         {
-            T e = VectorExp.Exp<T, T, Isa.ScalarOps<T>>(scores[j] - shift);
+            T e = VectorExp.Exp2<T, T, Isa.ScalarOps<T>>(scores[j] - shift);
             scores[j] = e;
             total += e;
         }

@@ -183,6 +183,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         T* center = gaussian ? p.Centers + (nint)kvHead * d : null;
         double sink = p.SinkLogits != null ? p.SinkLogits[head] : double.NegativeInfinity;
         double half = p.HalfInverseBandwidthSquared;
+        double logitHalf = half * VectorExp.Log2E;          // the direct logit's −D/(2h²) in base 2
 
         // Pack the block's queries transposed (scaled, and centred for the Gaussian kernel); padding lanes are zero.
         double queryScale = gaussian ? (direct ? 1.0 : p.Scale) : p.Scale;
@@ -201,9 +202,10 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             }
 
             // Logits are computed without the row term −‖q̃‖²/(2h²) of the expanded Gaussian kernel; it cancels in the
-            // weights and is added back to the log-sum-exp (and the sink is moved onto the same scale).
+            // weights and is added back to the log-sum-exp (and the sink is moved onto the same scale). Tile logits and
+            // the clamp bound are in base 2; the double row state (m, l, a) and the term stay natural (MergeBlockChunk).
             double term = gaussian && !direct ? -normSquared * half : 0.0;
-            rowBound[lane] = T.CreateTruncating(-term);
+            rowBound[lane] = T.CreateTruncating(-term * VectorExp.Log2E);
             causalLimit[lane] = T.CreateTruncating((double)firstRow + lane + (n - m));
             runningMax[lane] = T.NegativeInfinity;
             runningSum[lane] = T.Zero;
@@ -277,13 +279,13 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 if (band)
                 {
                     int pairKeys = bandFinite ? vectorKeys[pair / w + 1] : tileKeys;
-                    if (diagonal) Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
-                    else Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    if (diagonal) Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    else Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
                 }
                 else
                 {
-                    if (diagonal) Softmax<FalseFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
-                    else Softmax<FalseFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, half, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    if (diagonal) Softmax<FalseFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    else Softmax<FalseFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
                 }
             }
 
@@ -495,7 +497,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Softmax<TMasked, TDiagonal>(T* scores, int lanes, int tileKeys, int tileStart, T* keyBias, LogitForm form,
-        double half, T* rowBound, T* causalLimit, T* runningMax, T* runningSum, T* alpha)
+        double logitHalf, T* rowBound, T* causalLimit, T* runningMax, T* runningSum, T* alpha)
         where TMasked : struct, IFlag
         where TDiagonal : struct, IFlag
     {
@@ -503,7 +505,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         TVec negativeInfinity = TOps.Broadcast(T.NegativeInfinity);
         TVec bound0 = TOps.Load(rowBound), bound1 = TOps.Load(rowBound + w);
         TVec limit0 = TOps.Load(causalLimit), limit1 = TOps.Load(causalLimit + w);
-        TVec negativeHalf = TOps.Broadcast(T.CreateTruncating(-half));
+        TVec negativeHalf = TOps.Broadcast(T.CreateTruncating(-logitHalf));
         TVec max0 = negativeInfinity, max1 = negativeInfinity;
         T* s = scores;
         for (int j = 0; j < tileKeys; j++, s += lanes)
@@ -558,15 +560,15 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         // A lane whose logits are all −∞ so far keeps M = −∞; shift by 0 there so that no −∞ − (−∞) = NaN appears.
         TVec shift0 = TOps.SelectEquals(new0, negativeInfinity, TOps.Zero, new0);
         TVec shift1 = TOps.SelectEquals(new1, negativeInfinity, TOps.Zero, new1);
-        TVec alpha0 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(old0, shift0));
-        TVec alpha1 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(old1, shift1));
+        TVec alpha0 = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(old0, shift0));
+        TVec alpha1 = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(old1, shift1));
 
         TVec sum0 = TOps.Zero, sum1 = TOps.Zero;
         s = scores;
         for (int j = 0; j < tileKeys; j++, s += lanes)
         {
-            TVec p0 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(TOps.Load(s), shift0));
-            TVec p1 = VectorExp.Exp<T, TVec, TOps>(TOps.Subtract(TOps.Load(s + w), shift1));
+            TVec p0 = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(TOps.Load(s), shift0));
+            TVec p1 = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(TOps.Load(s + w), shift1));
             TOps.Store(p0, s);
             TOps.Store(p1, s + w);
             sum0 = TOps.Add(sum0, p0);
@@ -811,7 +813,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>Merges the chunk state (m, l, acc) in T into the double row state (MATH §4 merge), then empties the chunk.
-    /// The row state a is kept as dv × lanes like the accumulator, so the merge runs down whole lane vectors; its
+    /// The chunk's m is a base-2 logit, the row state's natural: m·ln 2 in double moves it over. The row state a is kept as dv × lanes like the accumulator, so the merge runs down whole lane vectors; its
     /// multiplies and adds are separate (no FMA), so the vector loop gives exactly the scalar results.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MergeBlockChunk(int rows, int lanes, int dv, T* runningMax, T* runningSum, T* accumulator,
@@ -831,7 +833,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 keep[lane] = -1;
                 continue;
             }
-            double chunkMax = double.CreateTruncating(runningMax[lane]);
+            double chunkMax = double.CreateTruncating(runningMax[lane]) * VectorExp.Ln2; // base 2 → natural
             double merged = System.Math.Max(rowM[lane], chunkMax); // Math.Max propagates NaN
             // One of the two factors is e^0 = 1 exactly (merged is one of the two maxima): only the other calls Exp.
             double oldFactor = double.IsNegativeInfinity(rowM[lane]) ? 0.0 : rowM[lane] == merged ? 1.0 : System.Math.Exp(rowM[lane] - merged);
@@ -896,7 +898,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         {
             double chunkSum = double.CreateTruncating(runningSum[lane]);
             if (chunkSum == 0) continue; // nothing visible in this chunk (a NaN sum is merged, and spreads)
-            double chunkMax = double.CreateTruncating(runningMax[lane]);
+            double chunkMax = double.CreateTruncating(runningMax[lane]) * VectorExp.Ln2; // base 2 → natural
             double merged = System.Math.Max(rowM[lane], chunkMax); // Math.Max propagates NaN
             double oldFactor = double.IsNegativeInfinity(rowM[lane]) ? 0.0 : System.Math.Exp(rowM[lane] - merged);
             double newFactor = System.Math.Exp(chunkMax - merged);
