@@ -52,23 +52,28 @@ internal static unsafe partial class AttentionDriver
         if (workspaceGiven && workspace.Length < required)
             ThrowHelper.ThrowWorkspace(nameof(workspace), required, workspace.Length);
         if (query.Height == 0) return;
+        // The per-head copy of strided K and V: always without a workspace, with one when it has the room.
+        long packed = PackedKeyValueBytes(Unsafe.SizeOf<T>(), query.Height, key.Height, RowStride(key), RowStride(value), headDim,
+            valueDim, headCount, keyValueHeadCount, options.Kernel == AttentionKernel.Gaussian);
+        bool pack = packed > 0 && (!workspaceGiven || workspace.Length - required >= packed);
+        long total = required + (pack ? packed : 0);
 
         if (workspaceGiven)
         {
             fixed (byte* buffer = workspace)
-                Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, keyLogWeights, excludeDiagonal, buffer, degree, headDim, valueDim);
+                Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, keyLogWeights, excludeDiagonal, buffer, degree, headDim, valueDim, pack);
         }
-        else if (required <= MaxStackScratch)
+        else if (total <= MaxStackScratch)
         {
-            byte* buffer = stackalloc byte[(int)required];
-            Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, keyLogWeights, excludeDiagonal, buffer, degree, headDim, valueDim);
+            byte* buffer = stackalloc byte[(int)total];
+            Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, keyLogWeights, excludeDiagonal, buffer, degree, headDim, valueDim, pack);
         }
         else
         {
-            byte* buffer = (byte*)NativeMemory.Alloc((nuint)required);
+            byte* buffer = (byte*)NativeMemory.Alloc((nuint)total);
             try
             {
-                Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, keyLogWeights, excludeDiagonal, buffer, degree, headDim, valueDim);
+                Execute(path, query, key, value, output, headCount, keyValueHeadCount, in options, logSumExp, sinkLogits, keyLogWeights, excludeDiagonal, buffer, degree, headDim, valueDim, pack);
             }
             finally
             {
@@ -84,6 +89,24 @@ internal static unsafe partial class AttentionDriver
         long shared = SharedBytes(elementSize, headDim, valueDim, keyCount, headCount, keyValueHeadCount, gaussian);
         long perThread = KernelConstants.ScratchBytes(headDim, valueDim, elementSize);
         return shared + degree * perThread + 63;
+    }
+
+    /// <summary>
+    /// Bytes of the per-head copy of K and V ([Hkv][n][d] and [Hkv][n][dv], contiguous) that a dot-kernel call with strided
+    /// rows (multi-head token-major layouts, padded pitches) packs before its blocks run, or 0 when it would not pay: the
+    /// Gaussian kernel (it reads its own centred copy of K), rows already contiguous per head, few queries (the decode
+    /// kernel streams each row once), or fewer than two 64-query blocks reading each kv head. Token-major rows H·d elements
+    /// apart put each 256–512-byte head row on its own cache lines and pages; every block re-reads them (W7: ≈ 7%).
+    /// </summary>
+    internal static long PackedKeyValueBytes(int elementSize, int queryCount, int keyCount, nint keyStride, nint valueStride,
+        int headDim, int valueDim, int headCount, int keyValueHeadCount, bool gaussian)
+    {
+        if (gaussian || (keyStride == headDim && valueStride == valueDim)) return 0;
+        const int Lanes = KernelConstants.MaxBlockLanes;
+        long readers = (long)((queryCount + Lanes - 1) / Lanes) * (headCount / keyValueHeadCount);
+        if (queryCount <= Lanes / 8 || readers < 2) return 0;
+        return KernelConstants.Align((long)keyValueHeadCount * keyCount * headDim * elementSize)
+            + KernelConstants.Align((long)keyValueHeadCount * keyCount * valueDim * elementSize);
     }
 
     private static long SharedBytes(int elementSize, int headDim, int valueDim, int keyCount, int headCount, int keyValueHeadCount, bool gaussian)
@@ -102,7 +125,8 @@ internal static unsafe partial class AttentionDriver
 
     private static void Execute<T>(IsaPath path, ReadOnlySpan2D<T> query, ReadOnlySpan2D<T> key, ReadOnlySpan2D<T> value,
         Span2D<T> output, int headCount, int keyValueHeadCount, in AttentionOptions options, Span<T> logSumExp,
-        ReadOnlySpan<T> sinkLogits, ReadOnlySpan<T> keyLogWeights, bool excludeDiagonal, byte* buffer, int degree, int headDim, int valueDim)
+        ReadOnlySpan<T> sinkLogits, ReadOnlySpan<T> keyLogWeights, bool excludeDiagonal, byte* buffer, int degree, int headDim, int valueDim,
+        bool pack)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         bool gaussian = options.Kernel == AttentionKernel.Gaussian;
@@ -121,6 +145,8 @@ internal static unsafe partial class AttentionDriver
                 KeyStride = RowStride(key),
                 Value = v,
                 ValueStride = RowStride(value),
+                KeyHeadStride = headDim,
+                ValueHeadStride = valueDim,
                 Output = o,
                 OutputStride = RowStride((ReadOnlySpan2D<T>)output),
                 LogSumExp = logSumExp.IsEmpty ? null : lse,
@@ -180,6 +206,7 @@ internal static unsafe partial class AttentionDriver
             cursor += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim, n));
 
             long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(T));
+            if (pack) PackKeyValues(ref problem, keyValueHeadCount, cursor + degree * scratchStride, degree);
             switch (path)
             {
                 case IsaPath.Avx512:
@@ -198,6 +225,66 @@ internal static unsafe partial class AttentionDriver
         }
     }
 
+    /// <summary>Copies K and V into [Hkv][n][d] and [Hkv][n][dv] at <paramref name="destination"/> (in parallel, by runs of
+    /// rows) and points the problem at the copy (<see cref="PackedKeyValueBytes"/>). The values read are the same, so the
+    /// results are bitwise those of the unpacked call.</summary>
+    private static void PackKeyValues<T>(ref AttentionProblem<T> problem, int keyValueHeadCount, byte* destination, int degree)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int n = problem.KeyCount;
+        var work = new PackWork<T>
+        {
+            Key = problem.Key,
+            KeyStride = problem.KeyStride,
+            Value = problem.Value,
+            ValueStride = problem.ValueStride,
+            PackedKey = (T*)destination,
+            PackedValue = (T*)(destination + KernelConstants.Align((long)keyValueHeadCount * n * problem.HeadDim * sizeof(T))),
+            KeyCount = n,
+            HeadDim = problem.HeadDim,
+            ValueDim = problem.ValueDim,
+            ItemsPerHead = (n + PackWork<T>.RowsPerItem - 1) / PackWork<T>.RowsPerItem,
+        };
+        BlockParallel.Run(ref work, work.ItemsPerHead * keyValueHeadCount, degree);
+        problem.Key = work.PackedKey;
+        problem.KeyStride = problem.HeadDim;
+        problem.KeyHeadStride = (nint)n * problem.HeadDim;
+        problem.Value = work.PackedValue;
+        problem.ValueStride = problem.ValueDim;
+        problem.ValueHeadStride = (nint)n * problem.ValueDim;
+    }
+
+    private struct PackWork<T> : IBlockWork
+        where T : unmanaged
+    {
+        public const int RowsPerItem = 256;
+
+        public T* Key;
+        public nint KeyStride;
+        public T* Value;
+        public nint ValueStride;
+        public T* PackedKey;
+        public T* PackedValue;
+        public int KeyCount;
+        public int HeadDim;
+        public int ValueDim;
+        public int ItemsPerHead;
+
+        public readonly void Execute(int item, int worker)
+        {
+            int g = item / ItemsPerHead;
+            int first = item % ItemsPerHead * RowsPerItem;
+            int end = System.Math.Min(first + RowsPerItem, KeyCount);
+            for (int j = first; j < end; j++)
+            {
+                new ReadOnlySpan<T>(Key + j * KeyStride + (nint)g * HeadDim, HeadDim)
+                    .CopyTo(new Span<T>(PackedKey + ((nint)g * KeyCount + j) * HeadDim, HeadDim));
+                new ReadOnlySpan<T>(Value + j * ValueStride + (nint)g * ValueDim, ValueDim)
+                    .CopyTo(new Span<T>(PackedValue + ((nint)g * KeyCount + j) * ValueDim, ValueDim));
+            }
+        }
+    }
+
     private static void RunBlocks<T, TVec, TOps>(AttentionProblem<T>* problem, byte* scratch, long scratchStride, int degree)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TVec : unmanaged
@@ -205,6 +292,8 @@ internal static unsafe partial class AttentionDriver
     {
         if (problem->QueryCount <= DecodeMaxQueries<T, TVec, TOps>())
         {
+            // Never packed (PackedKeyValueBytes): the decode layout reads the caller's token-major rows.
+            System.Diagnostics.Debug.Assert(problem->KeyHeadStride == problem->HeadDim && problem->ValueHeadStride == problem->ValueDim);
             // Few queries (decode): work items of whole kv groups, each streaming its stretch of every K and V row once.
             bool gaussian = problem->Gaussian;
             var layout = new DecodeLayout<T>

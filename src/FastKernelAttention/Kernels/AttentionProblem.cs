@@ -14,6 +14,11 @@ internal unsafe struct AttentionProblem<T>
     public nint KeyStride;
     public T* Value;
     public nint ValueStride;
+
+    /// <summary>Elements from kv head g's first key (value) element to head g + 1's: d (dv) for the caller's token-major
+    /// rows, n·d (n·dv) for the per-head copy the driver packs for strided multi-head calls.</summary>
+    public nint KeyHeadStride;
+    public nint ValueHeadStride;
     public T* Output;
     public nint OutputStride;
 

@@ -169,7 +169,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
         T* queryBase = p.Query + (nint)head * d;
         // The Gaussian kernel reads the centred copy of K made once per call (contiguous, stride d) and its key bias.
-        T* keyBase = gaussian ? p.CentredKeys + (nint)kvHead * n * d : p.Key + (nint)kvHead * d;
+        T* keyBase = gaussian ? p.CentredKeys + (nint)kvHead * n * d : p.Key + kvHead * p.KeyHeadStride;
         nint keyStride = gaussian ? d : p.KeyStride;
         T* keyBiasBase = p.KeyBias != null ? p.KeyBias + (nint)kvHead * n : null;
         // How the micro-kernel's sums become logits: as they are (dot), + key bias (log-weights, Gaussian expansion),
@@ -179,7 +179,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             : gaussian && !p.HasKeyLogWeights ? LogitForm.BiasClamped : LogitForm.Bias;
         int diagonalStart = firstRow + (n - m);             // the diagonal keys of this block's rows
         int diagonalEnd = diagonalStart + rows;
-        T* valueBase = p.Value + (nint)kvHead * dv;
+        T* valueBase = p.Value + kvHead * p.ValueHeadStride;
         T* center = gaussian ? p.Centers + (nint)kvHead * d : null;
         double sink = p.SinkLogits != null ? p.SinkLogits[head] : double.NegativeInfinity;
         double half = p.HalfInverseBandwidthSquared;

@@ -95,4 +95,56 @@ public class DeterminismTests
             Assert.True(at < 0, $"{where}: LSE differs at degree {degree}, element {at}");
         }
     }
+    /// <summary>Strided multi-head dot calls pack K and V per head when they may (no workspace, or one with room for the copy):
+    /// the same bits as the unpacked call with the minimal workspace, on every ISA path, dense, causal and GQA, one or two
+    /// threads, and a single head read through a padded pitch.</summary>
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void PackedKeyValuesGiveTheSameBits(IsaPath path, bool isDouble)
+    {
+        foreach (var (m, n, d, dv, heads, kvHeads, pitch, options) in new[]
+        {
+            (150, 333, 24, 20, 4, 2, 0, new AttentionOptions { MaxDegreeOfParallelism = 2 }),
+            (129, 77, 16, 5, 3, 3, 0, new AttentionOptions { Causal = true, SinkLogit = 0.5, MaxDegreeOfParallelism = 1 }),
+            (70, 200, 8, 8, 6, 2, 0, new AttentionOptions { Causal = true, Scale = 0.7 }),
+            (140, 90, 12, 9, 1, 1, 5, new AttentionOptions()),
+        })
+        {
+            if (isDouble) CheckPacking<double>(path, m, n, d, dv, heads, kvHeads, pitch, options);
+            else CheckPacking<float>(path, m, n, d, dv, heads, kvHeads, pitch, options);
+        }
+    }
+
+    private static void CheckPacking<T>(IsaPath path, int m, int n, int d, int dv, int heads, int kvHeads, int pitch, AttentionOptions options)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var random = new Random(5 + m + n);
+        int keyWidth = kvHeads * d, valueWidth = kvHeads * dv;
+        T[] q = AttentionCase.Fill<T>(random, m, heads * d, 0, 0);
+        T[] k = AttentionCase.Fill<T>(random, n, keyWidth, pitch, 0), v = AttentionCase.Fill<T>(random, n, valueWidth, pitch, 0);
+        long packed = FastKernelAttention.Kernels.AttentionDriver.PackedKeyValueBytes(Unsafe.SizeOf<T>(), m, n, keyWidth + pitch, valueWidth + pitch, d, dv,
+            heads, kvHeads, options.Kernel == AttentionKernel.Gaussian);
+        Assert.True(packed > 0, $"the case must be one that packs: m={m} H={heads} Hkv={kvHeads} pitch={pitch}");
+        int minimal = Attention.GetWorkspaceSize<T>(d, dv, n, options, heads, kvHeads);
+        string where = $"{path} {typeof(T).Name} m={m} n={n} d={d} dv={dv} H={heads} Hkv={kvHeads} pitch={pitch} {options}";
+        (T[] O, T[] Lse) Call(byte[]? workspace)
+        {
+            var o = new T[m * heads * dv];
+            var lse = new T[heads * m];
+            Attention.ForwardCore(path, new ReadOnlySpan2D<T>(q, m, heads * d), new ReadOnlySpan2D<T>(k, 0, n, keyWidth, pitch),
+                new ReadOnlySpan2D<T>(v, 0, n, valueWidth, pitch), new Span2D<T>(o, m, heads * dv), heads, kvHeads, options, lse,
+                default, default, false, workspace ?? default, workspace is not null);
+            return (o, lse);
+        }
+        var (unpackedO, unpackedLse) = Call(new byte[minimal]);
+        Assert.Contains(unpackedLse, x => T.IsFinite(x));
+        foreach (var (name, workspace) in new[] { ("no workspace", (byte[]?)null), ("room for the copy", new byte[minimal + packed]) })
+        {
+            var (o, lse) = Call(workspace);
+            int at = FirstDifference(unpackedO, o);
+            Assert.True(at < 0, $"{where}, {name}: O differs from the unpacked call at element {at}");
+            at = FirstDifference(unpackedLse, lse);
+            Assert.True(at < 0, $"{where}, {name}: LSE differs from the unpacked call at element {at}");
+        }
+    }
 }
