@@ -144,9 +144,12 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
             for (int r = 0; r < rows; r++)
             {
                 int pair = hl * rows + r;
-                double normSquared = FusedAttentionKernel<T, TVec, TOps>.PackQuery(
-                    p.Query + (nint)(firstRow + r) * p.QueryStride + (nint)head * d,
-                    gaussian ? p.Centers + (nint)kvHead * d : null, d, direct ? 1.0 : p.Scale, queries + (nint)pair * d, 1);
+                T* query = p.Query + (nint)(firstRow + r) * p.QueryStride + (nint)head * d;
+                double normSquared = 0;
+                if (gaussian)
+                    normSquared = FusedAttentionKernel<T, TVec, TOps>.PackQuery(query, p.Centers + (nint)kvHead * d, d, direct ? 1.0 : p.Scale, queries + (nint)pair * d, 1);
+                else
+                    FusedAttentionKernel<T, TVec, TOps>.PackScaledQuery(query, d, p.Scale, queries + (nint)pair * d, 1);
                 double term = gaussian && !direct ? -normSquared * half : 0.0;
                 // Tile logits and the clamp bound are in base 2 (as in the block kernel); the row state stays natural.
                 bounds[pair] = T.CreateTruncating(-term * VectorExp.Log2E);
@@ -194,7 +197,7 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                     T oldMax = runningMax[pair];
                     T newMax = T.IsNaN(tileMax) || tileMax > oldMax ? tileMax : oldMax;
                     T shift = T.IsNegativeInfinity(newMax) ? T.Zero : newMax;
-                    T alpha = T.Exp2(oldMax - shift);
+                    T alpha = VectorExp.Exp2<T, T, ScalarOps<T>>(oldMax - shift);
                     runningSum[pair] = alpha * runningSum[pair] + FusedAttentionKernel<T, TVec, TOps>.ExpInPlace(s, pairKeys, shift);
                     runningMax[pair] = newMax;
                     Scale(accumulators + (nint)pair * dv, dv, alpha);

@@ -319,12 +319,24 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         Sse.Prefetch1(row + count - 1);
     }
 
-    /// <summary>Writes q·scale at stride <paramref name="stride"/> (the dot kernel: no centring and no norm, so no
-    /// dependent chain of double additions per element).</summary>
+    /// <summary>Writes q·scale (the product in double, rounded once to T) at stride <paramref name="stride"/> (the dot
+    /// kernel: no centring and no norm, so no dependent chain of double additions per element); contiguous float rows
+    /// (the decode kernel's) four at a time, with the same roundings.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackScaledQuery(T* query, int d, double scale, T* destination, nint stride)
+    internal static void PackScaledQuery(T* query, int d, double scale, T* destination, nint stride)
     {
-        for (int k = 0; k < d; k++)
+        int k = 0;
+        if (typeof(T) == typeof(float) && stride == 1 && Vector256.IsHardwareAccelerated)
+        {
+            Vector256<double> scaleVector = Vector256.Create(scale);
+            // In bounds: k + 4 <= d elements of the query row and of the destination.
+            for (; k + 4 <= d; k += 4)
+            {
+                Vector256<double> product = Vector256.WidenLower(Vector128.Load((float*)query + k).ToVector256Unsafe()) * scaleVector;
+                Vector256.Narrow(product, product).GetLower().Store((float*)destination + k);
+            }
+        }
+        for (; k < d; k++)
             destination[k * stride] = T.CreateTruncating(double.CreateTruncating(query[k]) * scale);
     }
 
@@ -905,7 +917,21 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             rowL[lane] = oldFactor * rowL[lane] + newFactor * chunkSum;
             double* a = rowA + (nint)lane * dv;
             T* acc = accumulator + lane;
-            for (int c = 0; c < dv; c++)
+            int c = 0;
+            if (lanes == 1 && Vector256.IsHardwareAccelerated)
+            {
+                // Contiguous columns (the decode kernel's one-lane states), four at a time with the scalar loop's separate
+                // multiplies and add. In bounds: c + 4 <= dv.
+                Vector256<double> oldVector = Vector256.Create(oldFactor), newVector = Vector256.Create(newFactor);
+                for (; c + 4 <= dv; c += 4)
+                {
+                    Vector256<double> x = typeof(T) == typeof(float)
+                        ? Vector256.WidenLower(Vector128.Load((float*)acc + c).ToVector256Unsafe())
+                        : Vector256.Load((double*)acc + c);
+                    (oldVector * Vector256.Load(a + c) + newVector * x).Store(a + c);
+                }
+            }
+            for (; c < dv; c++)
                 a[c] = oldFactor * a[c] + newFactor * double.CreateTruncating(acc[(nint)c * lanes]);
             rowM[lane] = merged;
         }
@@ -977,7 +1003,19 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             }
             else
             {
-                for (int c = 0; c < dv; c++)
+                int c = 0;
+                if (!divided && columnStride == 1 && Vector256.IsHardwareAccelerated)
+                {
+                    // Contiguous row state (the decode kernel's): a / l four at a time, rounded once to T. In bounds: c + 4 <= dv.
+                    Vector256<double> lVector = Vector256.Create(l);
+                    for (; c + 4 <= dv; c += 4)
+                    {
+                        Vector256<double> quotient = Vector256.Load(a + c) / lVector;
+                        if (typeof(T) == typeof(float)) Vector256.Narrow(quotient, quotient).GetLower().Store((float*)output + c);
+                        else quotient.Store((double*)output + c);
+                    }
+                }
+                for (; c < dv; c++)
                     output[c] = T.CreateTruncating(divided ? a[c * columnStride] : a[c * columnStride] / l);
                 logSumExp = rowM[lane] + System.Math.Log(l) + rowTerm[lane];
             }
