@@ -23,6 +23,7 @@ public static class QuickTable
         var random = new Random(7);
         float[] q = Normal(random, m * d), k = Normal(random, n * d), v = Normal(random, n * dv), o = new float[m * dv];
         double bandwidth = Math.Sqrt(d); // ≈ the typical distance scale of N(0, I_d) data
+        MachineState.WaitForQuiet();
         double fmaPeak = Roofline.FmaPeakGflops();
         double readBandwidth = Roofline.ReadBandwidthGBps();
         var rows = new List<Row>();

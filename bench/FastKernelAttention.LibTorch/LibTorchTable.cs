@@ -57,6 +57,7 @@ public static class LibTorchTable
             return 2;
         }
 
+        MachineState.WaitForQuiet();
         string loadBefore = MachineState.LoadAverage();
         Console.WriteLine($"libtorch {LibTorchBaseline.Version} (TorchSharp {LibTorchBaseline.TorchSharpVersion}); load average before: {loadBefore}. Measuring the FMA peak…");
         var fmaPeak = threadCounts.Distinct().ToDictionary(t => t, Roofline.FmaPeakGflops);

@@ -42,8 +42,9 @@ public static class WorkloadTable
     {
         threads = Math.Max(1, threads);
         int[] threadCounts = threads == 1 ? [1] : [1, threads];
+        double waited = MachineState.WaitForQuiet();
         string loadBefore = MachineState.LoadAverage();
-        Console.WriteLine($"Load average before: {loadBefore}. Measuring the roofline…");
+        Console.WriteLine($"Waited {waited:F1} s for other processes to go quiet; load average before: {loadBefore}. Measuring the roofline…");
         var fmaPeak = new Dictionary<int, double>();
         var readBandwidth = new Dictionary<int, double>();
         foreach (int t in threadCounts)
