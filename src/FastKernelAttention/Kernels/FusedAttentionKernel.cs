@@ -320,20 +320,32 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>Writes q·scale (the product in double, rounded once to T) at stride <paramref name="stride"/> (the dot
-    /// kernel: no centring and no norm, so no dependent chain of double additions per element); contiguous float rows
-    /// (the decode kernel's) four at a time, with the same roundings.</summary>
+    /// kernel: no centring and no norm, so no dependent chain of double additions per element). Float rows go four
+    /// elements at a time (widen, multiply, narrow: the same roundings); the scalar loop was ≈ 8% of a causal W2 call.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackScaledQuery(T* query, int d, double scale, T* destination, nint stride)
     {
         int k = 0;
-        if (typeof(T) == typeof(float) && stride == 1 && Vector256.IsHardwareAccelerated)
+        if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated)
         {
             Vector256<double> scaleVector = Vector256.Create(scale);
-            // In bounds: k + 4 <= d elements of the query row and of the destination.
+            float* output = (float*)destination;
+            // In bounds: k + 4 <= d elements of the query row, and destination elements k·stride … (k + 3)·stride.
             for (; k + 4 <= d; k += 4)
             {
                 Vector256<double> product = Vector256.WidenLower(Vector128.Load((float*)query + k).ToVector256Unsafe()) * scaleVector;
-                Vector256.Narrow(product, product).GetLower().Store((float*)destination + k);
+                Vector128<float> rounded = Vector256.Narrow(product, product).GetLower();
+                if (stride == 1)
+                {
+                    rounded.Store(output + k);
+                }
+                else
+                {
+                    output[k * stride] = rounded.GetElement(0);
+                    output[(k + 1) * stride] = rounded.GetElement(1);
+                    output[(k + 2) * stride] = rounded.GetElement(2);
+                    output[(k + 3) * stride] = rounded.GetElement(3);
+                }
             }
         }
         for (; k < d; k++)
