@@ -155,6 +155,45 @@ public static class QuickTable
         return samples[samples.Length / 2];
     }
 
+    /// <summary>
+    /// Medians of <paramref name="rounds"/> samples per call, taken in turns (call 0, 1, …, 0, 1, …) after each call's
+    /// warm-up, so that every call sees the same stretches of a drifting machine; a sample is a batch of ≥ 20 ms, as in
+    /// <see cref="Median"/>. Ratios of the results are what a comparison should use.
+    /// </summary>
+    internal static double[] InterleavedMedians(IReadOnlyList<Action> calls, int rounds, double warmupSeconds = 0.3)
+    {
+        int count = calls.Count;
+        var batches = new int[count];
+        var watch = new Stopwatch();
+        for (int i = 0; i < count; i++)
+        {
+            watch.Restart();
+            do calls[i](); while (watch.Elapsed.TotalSeconds < warmupSeconds);
+            watch.Restart();
+            calls[i]();
+            batches[i] = Math.Max(1, (int)(20 / Math.Max(watch.Elapsed.TotalMilliseconds, 1e-3)));
+        }
+        var samples = new double[count, rounds];
+        for (int r = 0; r < rounds; r++)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                watch.Restart();
+                for (int b = 0; b < batches[i]; b++) calls[i]();
+                samples[i, r] = watch.Elapsed.TotalMilliseconds / batches[i];
+            }
+        }
+        var medians = new double[count];
+        for (int i = 0; i < count; i++)
+        {
+            var row = new double[rounds];
+            for (int r = 0; r < rounds; r++) row[r] = samples[i, r];
+            Array.Sort(row);
+            medians[i] = row[rounds / 2];
+        }
+        return medians;
+    }
+
     /// <summary>Managed bytes allocated by one steady-state call on this thread.</summary>
     internal static long Allocated(Action call)
     {

@@ -93,7 +93,7 @@ public static class LibTorchTable
         return 0;
     }
 
-    /// <summary>Ours, then every libtorch variant, at each thread count; false when a libtorch output is wrong.</summary>
+    /// <summary>Ours and every libtorch variant, interleaved, at each thread count; false when a libtorch output is wrong.</summary>
     private static bool Measure(Workload w, int[] threadCounts, List<Result> results)
     {
         int h = w.Heads, hkv = w.KeyValueHeads, lq = w.QueryLength, lk = w.KeyLength, d = w.HeadDim;
@@ -114,11 +114,13 @@ public static class LibTorchTable
             // The output is bitwise the same for every thread count.
             void Fka() => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<float>(k, lk, hkv * d),
                 new ReadOnlySpan2D<float>(v, lk, hkv * d), new Span2D<float>(ours, lq, h * d), h, hkv, options);
-            double fkaMilliseconds = QuickTable.Median(Fka, Runs);
+            Fka();
 
             torch.set_num_threads(t);
             if (torch.get_num_threads() != t)
                 throw new InvalidOperationException($"torch.set_num_threads({t}) left {torch.get_num_threads()} threads.");
+            var calls = new List<Action> { Fka };
+            var differences = new List<double>();
             foreach (LibTorchVariant variant in plan.Variants)
             {
                 double diff = MaxAbsDiff(variant.Output(), ours);
@@ -128,9 +130,15 @@ public static class LibTorchTable
                         + $"by {diff:0.0e+0} (> {Tolerance:0e+0}); nothing saved.");
                     return false;
                 }
-                double ms = QuickTable.Median(variant.Run, Runs);
-                results.Add(new Result(w, variant.Name, t, ms, diff, fkaMilliseconds));
-                Console.WriteLine($"  {t}T {variant.Name}: {ms:F3} ms (fka {fkaMilliseconds:F3} ms), max abs diff {diff:0.0e+0}");
+                differences.Add(diff);
+                calls.Add(variant.Run);
+            }
+            // Ours and every variant in turns, so that all see the same stretches of a drifting machine.
+            double[] medians = QuickTable.InterleavedMedians(calls, Runs);
+            for (int i = 0; i < plan.Variants.Count; i++)
+            {
+                results.Add(new Result(w, plan.Variants[i].Name, t, medians[i + 1], differences[i], medians[0]));
+                Console.WriteLine($"  {t}T {plan.Variants[i].Name}: {medians[i + 1]:F3} ms (fka {medians[0]:F3} ms), max abs diff {differences[i]:0.0e+0}");
             }
         }
         GC.Collect();

@@ -32,7 +32,7 @@ public static class WorkloadTable
         public SummaryEntry ToEntry() => new(Workload.Id, Impl, Threads, Milliseconds, Gflops, Gbps, Variant, MaxAbsDiff, Runs);
     }
 
-    private const int FastRuns = 7, SlowRuns = 3;
+    private const int FastRuns = 9, SlowRuns = 3;
 
     /// <param name="threads">N for the multi-threaded rows (1 runs single-threaded rows only).</param>
     /// <param name="save">Write summary.json and the markdown table under bench/results/&lt;cpu&gt;/.</param>
@@ -119,50 +119,67 @@ public static class WorkloadTable
         if (w.KeyValueType == "bf16") { kb = Array.ConvertAll(k, x => (BFloat16)x); vb = Array.ConvertAll(v, x => (BFloat16)x); k = Array.ConvertAll(kb, x => (float)x); v = Array.ConvertAll(vb, x => (float)x); }
         if (w.KeyValueType == "f16") { kf16 = Array.ConvertAll(k, x => (Half)x); vf16 = Array.ConvertAll(v, x => (Half)x); k = Array.ConvertAll(kf16, x => (float)x); v = Array.ConvertAll(vf16, x => (float)x); }
 
-        // Ours: one call per thread count on the token-major tensors; the result is bitwise the same for every count.
-        foreach (int t in threadCounts)
+        // Ours and ONNX Runtime per thread count, their samples interleaved (QuickTable.InterleavedMedians) so that both
+        // see the same machine: this VM's speed drifts by ±10% over seconds. Ours is bitwise the same for every count.
+        var plans = withOnnxRuntime && !w.HalfPrecision ? OnnxRuntimeBaseline.Plans(w, q, k, v).ToList() : []; // the baselines read float32 K/V
+        float[]? ours = null;
+        try
         {
-            var options = new AttentionOptions
+            foreach (int t in threadCounts)
             {
-                Kernel = w.Gaussian ? AttentionKernel.Gaussian : AttentionKernel.Dot,
-                Bandwidth = w.Gaussian ? w.Bandwidth : 0,
-                Causal = w.Causal,
-                MaxDegreeOfParallelism = t,
-            };
-            void Fka()
-            {
-                if (w.KeyValueType == "bf16")
-                    Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<BFloat16>(kb, lk, hkv * d),
-                        new ReadOnlySpan2D<BFloat16>(vb, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
-                else if (w.KeyValueType == "f16")
-                    Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<Half>(kf16, lk, hkv * d),
-                        new ReadOnlySpan2D<Half>(vf16, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
-                else
-                    Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<float>(k, lk, hkv * d),
-                        new ReadOnlySpan2D<float>(v, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
-            }
-            results.Add(new Result(w, "fka", w.HalfPrecision ? $"Attention.ForwardMultiHead, K/V {w.KeyValueType}" : "Attention.ForwardMultiHead", t, QuickTable.Median(Fka, FastRuns), FastRuns, null, QuickTable.Allocated(Fka)));
-        }
-        float[] ours = (float[])o.Clone();
-
-        if (withOnnxRuntime && !w.HalfPrecision) // the baselines read float32 K/V: compare them on the float row
-        {
-            foreach (OnnxRuntimePlan plan in OnnxRuntimeBaseline.Plans(w, q, k, v))
-            {
-                using (plan)
+                var options = new AttentionOptions
                 {
-                    foreach (int t in threadCounts)
+                    Kernel = w.Gaussian ? AttentionKernel.Gaussian : AttentionKernel.Dot,
+                    Bandwidth = w.Gaussian ? w.Bandwidth : 0,
+                    Causal = w.Causal,
+                    MaxDegreeOfParallelism = t,
+                };
+                void Fka()
+                {
+                    if (w.KeyValueType == "bf16")
+                        Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<BFloat16>(kb, lk, hkv * d),
+                            new ReadOnlySpan2D<BFloat16>(vb, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
+                    else if (w.KeyValueType == "f16")
+                        Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<Half>(kf16, lk, hkv * d),
+                            new ReadOnlySpan2D<Half>(vf16, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
+                    else
+                        Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<float>(k, lk, hkv * d),
+                            new ReadOnlySpan2D<float>(v, lk, hkv * d), new Span2D<float>(o, lq, h * d), h, hkv, options);
+                }
+                Fka();
+                ours ??= (float[])o.Clone();
+
+                var sessions = new List<OnnxRuntimeSession>();
+                try
+                {
+                    var calls = new List<Action> { Fka };
+                    var differences = new List<double>();
+                    foreach (OnnxRuntimePlan plan in plans)
                     {
-                        using OnnxRuntimeSession session = plan.Open(t);
+                        OnnxRuntimeSession session = plan.Open(t);
+                        sessions.Add(session);
                         Array.Clear(plan.Output);
                         session.Run(); // verify before timing
-                        double diff = MaxAbsDiff(plan.Output, ours);
-                        results.Add(new Result(w, "onnxruntime", plan.Variant, t, QuickTable.Median(session.Run, FastRuns), FastRuns, diff,
-                            QuickTable.Allocated(session.Run)));
+                        differences.Add(MaxAbsDiff(plan.Output, ours));
+                        calls.Add(session.Run);
                     }
+                    double[] medians = QuickTable.InterleavedMedians(calls, FastRuns);
+                    results.Add(new Result(w, "fka", w.HalfPrecision ? $"Attention.ForwardMultiHead, K/V {w.KeyValueType}" : "Attention.ForwardMultiHead", t,
+                        medians[0], FastRuns, null, QuickTable.Allocated(Fka)));
+                    for (int i = 0; i < plans.Count; i++)
+                        results.Add(new Result(w, "onnxruntime", plans[i].Variant, t, medians[i + 1], FastRuns, differences[i], QuickTable.Allocated(sessions[i].Run)));
+                }
+                finally
+                {
+                    foreach (OnnxRuntimeSession session in sessions) session.Dispose();
                 }
             }
         }
+        finally
+        {
+            foreach (OnnxRuntimePlan plan in plans) plan.Dispose();
+        }
+        if (ours is null) return; // no thread counts
 
         // The plain TensorPrimitives version works on one contiguous head at a time: give it head-major copies.
         if (!w.HalfPrecision)
