@@ -91,7 +91,8 @@ public static partial class Attention
     /// <remarks>This is the minimum for every m. A dot-kernel call whose K or V rows are strided (token-major multi-head
     /// layouts, padded pitches) with more than 8 queries and at least two 64-query blocks per kv head runs faster from a
     /// per-head contiguous copy of K and V; it makes that copy when the workspace holds at least
-    /// Hkv·n·(d + dv)·sizeof(T) + 128 bytes more than this size (the overloads without a workspace always do). The results
+    /// Hkv·n·(d + dv)·sizeof(T) + 128 bytes more than this size (the overloads without a workspace do so while the copy
+    /// takes at most 64 MiB). The results
     /// are bitwise the same either way.</remarks>
     /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="headDim">d ≥ 1.</param>

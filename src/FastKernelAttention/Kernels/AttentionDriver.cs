@@ -17,6 +17,9 @@ internal static unsafe partial class AttentionDriver
     /// <summary>Above this many bytes the scratch of a call without a workspace comes from native memory instead of the stack.</summary>
     private const int MaxStackScratch = 64 * 1024;
 
+    /// <summary>The largest per-head K/V copy a call without a workspace allocates (very long contexts read K and V in place).</summary>
+    private const long MaxPackedBytesWithoutWorkspace = 64L << 20;
+
     /// <summary>Relative logit error above which the Gaussian kernel uses direct differences instead of the expansion.</summary>
     private const double ExpansionErrorLimit = 1e-4;
 
@@ -52,10 +55,10 @@ internal static unsafe partial class AttentionDriver
         if (workspaceGiven && workspace.Length < required)
             ThrowHelper.ThrowWorkspace(nameof(workspace), required, workspace.Length);
         if (query.Height == 0) return;
-        // The per-head copy of strided K and V: always without a workspace, with one when it has the room.
+        // The per-head copy of strided K and V: without a workspace up to 64 MiB, with one when it has the room.
         long packed = PackedKeyValueBytes(Unsafe.SizeOf<T>(), query.Height, key.Height, RowStride(key), RowStride(value), headDim,
             valueDim, headCount, keyValueHeadCount, options.Kernel == AttentionKernel.Gaussian);
-        bool pack = packed > 0 && (!workspaceGiven || workspace.Length - required >= packed);
+        bool pack = packed > 0 && (workspaceGiven ? workspace.Length - required >= packed : packed <= MaxPackedBytesWithoutWorkspace);
         long total = required + (pack ? packed : 0);
 
         if (workspaceGiven)
