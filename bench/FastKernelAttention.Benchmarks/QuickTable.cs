@@ -158,10 +158,19 @@ public static class QuickTable
     /// <summary>
     /// Medians of <paramref name="rounds"/> samples per call, taken in turns (call 0, 1, …, 0, 1, …) after each call's
     /// warm-up, so that every call sees the same stretches of a drifting machine; a sample is a batch of ≥ 20 ms, as in
-    /// <see cref="Median"/>. Ratios of the results are what a comparison should use.
+    /// <see cref="Median"/>. Only for single-threaded calls (<paramref name="threads"/> = 1): ONNX Runtime's and libtorch's
+    /// pool threads keep spinning after a multi-threaded run and would take a core from the next call's sample (measured:
+    /// our two-thread W1 fell from 155 to 91 GFLOP/s beside a spinning ORT pool), so with more threads each call is
+    /// measured on its own, in order (<see cref="Median"/>).
     /// </summary>
-    internal static double[] InterleavedMedians(IReadOnlyList<Action> calls, int rounds, double warmupSeconds = 0.3)
+    internal static double[] InterleavedMedians(IReadOnlyList<Action> calls, int rounds, int threads, double warmupSeconds = 0.3)
     {
+        if (threads > 1)
+        {
+            var alone = new double[calls.Count];
+            for (int i = 0; i < alone.Length; i++) alone[i] = Median(calls[i], rounds, warmupSeconds);
+            return alone;
+        }
         int count = calls.Count;
         var batches = new int[count];
         var watch = new Stopwatch();

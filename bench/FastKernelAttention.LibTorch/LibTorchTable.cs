@@ -133,8 +133,8 @@ public static class LibTorchTable
                 differences.Add(diff);
                 calls.Add(variant.Run);
             }
-            // Ours and every variant in turns, so that all see the same stretches of a drifting machine.
-            double[] medians = QuickTable.InterleavedMedians(calls, Runs);
+            // Ours and every variant, in turns on one thread (QuickTable.InterleavedMedians).
+            double[] medians = QuickTable.InterleavedMedians(calls, Runs, t);
             for (int i = 0; i < plan.Variants.Count; i++)
             {
                 results.Add(new Result(w, plan.Variants[i].Name, t, medians[i + 1], differences[i], medians[0]));

@@ -119,8 +119,8 @@ public static class WorkloadTable
         if (w.KeyValueType == "bf16") { kb = Array.ConvertAll(k, x => (BFloat16)x); vb = Array.ConvertAll(v, x => (BFloat16)x); k = Array.ConvertAll(kb, x => (float)x); v = Array.ConvertAll(vb, x => (float)x); }
         if (w.KeyValueType == "f16") { kf16 = Array.ConvertAll(k, x => (Half)x); vf16 = Array.ConvertAll(v, x => (Half)x); k = Array.ConvertAll(kf16, x => (float)x); v = Array.ConvertAll(vf16, x => (float)x); }
 
-        // Ours and ONNX Runtime per thread count, their samples interleaved (QuickTable.InterleavedMedians) so that both
-        // see the same machine: this VM's speed drifts by ±10% over seconds. Ours is bitwise the same for every count.
+        // Ours and ONNX Runtime per thread count, on one thread with their samples interleaved (QuickTable.InterleavedMedians)
+        // so that both see the same machine: this VM's speed drifts by ±10% over seconds. Ours is bitwise the same for every count.
         var plans = withOnnxRuntime && !w.HalfPrecision ? OnnxRuntimeBaseline.Plans(w, q, k, v).ToList() : []; // the baselines read float32 K/V
         float[]? ours = null;
         try
@@ -163,7 +163,7 @@ public static class WorkloadTable
                         differences.Add(MaxAbsDiff(plan.Output, ours));
                         calls.Add(session.Run);
                     }
-                    double[] medians = QuickTable.InterleavedMedians(calls, FastRuns);
+                    double[] medians = QuickTable.InterleavedMedians(calls, FastRuns, t);
                     results.Add(new Result(w, "fka", w.HalfPrecision ? $"Attention.ForwardMultiHead, K/V {w.KeyValueType}" : "Attention.ForwardMultiHead", t,
                         medians[0], FastRuns, null, QuickTable.Allocated(Fka)));
                     for (int i = 0; i < plans.Count; i++)
