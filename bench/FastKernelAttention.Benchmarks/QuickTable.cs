@@ -136,24 +136,7 @@ public static class QuickTable
     /// <summary>Median wall time in ms of one call: warm-up by time (tiered JIT needs it), then at least
     /// <paramref name="minimumRuns"/> samples, each batching enough calls to last ≥ 20 ms.</summary>
     internal static double Median(Action call, int minimumRuns = 7, double warmupSeconds = 0.3)
-    {
-        var watch = Stopwatch.StartNew();
-        int calls = 0;
-        do { call(); calls++; } while (watch.Elapsed.TotalSeconds < warmupSeconds);
-        watch.Restart();
-        call();
-        double single = Math.Max(watch.Elapsed.TotalMilliseconds, 1e-3);
-        int batch = Math.Max(1, (int)(20 / single));
-        var samples = new double[minimumRuns];
-        for (int s = 0; s < samples.Length; s++)
-        {
-            watch.Restart();
-            for (int b = 0; b < batch; b++) call();
-            samples[s] = watch.Elapsed.TotalMilliseconds / batch;
-        }
-        Array.Sort(samples);
-        return samples[samples.Length / 2];
-    }
+        => InterleavedMedians([call], minimumRuns, threads: 1, warmupSeconds)[0];
 
     /// <summary>
     /// Medians of <paramref name="rounds"/> samples per call, taken in turns (call 0, 1, …, 0, 1, …) after each call's
