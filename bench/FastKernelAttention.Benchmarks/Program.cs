@@ -5,8 +5,9 @@ using BenchmarkDotNet.Running;
 namespace FastKernelAttention.Benchmarks;
 
 /// <summary>
-/// <c>dotnet run -c Release --project bench/FastKernelAttention.Benchmarks</c>: the quick table (seconds).
-/// Options: <c>--m N --n N --d N --threads N --save</c> (writes bench/results/&lt;cpu&gt;/&lt;date&gt;-quick.md).
+/// <c>dotnet run -c Release --project bench/FastKernelAttention.Benchmarks</c>: the quick table, then the workloads W1–W7 on
+/// one thread beside ONNX Runtime and libtorch's last saved run (about a minute in all). Options: <c>--m N --n N --d N
+/// --threads N --save</c> (writes bench/results/&lt;cpu&gt;/&lt;date&gt;-quick.md), <c>--no-workloads</c> (the quick table only).
 /// <c>-- --bdn [BenchmarkDotNet arguments]</c>: the BenchmarkDotNet suites (e.g. <c>--bdn --filter '*'</c>).
 /// <c>-- --workloads [--threads N] [--save] [--only W1,W4] [--no-reference]</c>: issue 5's workloads W1–W7 against ONNX Runtime
 /// (minutes; --save writes bench/results/&lt;cpu&gt;/summary.json, &lt;date&gt;-workloads.md and workloads.png).
@@ -32,7 +33,13 @@ public static class Program
                 index >= 0 && index + 1 < args.Length ? args[index + 1] : null, Array.IndexOf(args, "--no-reference") < 0);
         }
         int m = Option(args, "--m", 1024), n = Option(args, "--n", m), d = Option(args, "--d", 64), threads = Option(args, "--threads", 2);
-        return QuickTable.Run(m, n, d, threads, Array.IndexOf(args, "--save") >= 0);
+        int status = QuickTable.Run(m, n, d, threads, Array.IndexOf(args, "--save") >= 0);
+        if (status != 0 || Array.IndexOf(args, "--no-workloads") >= 0) return status;
+        // The workloads W1–W7 on one thread beside ONNX Runtime (samples in turns) and libtorch's last saved run; the full
+        // table (two threads, TensorPrimitives, the reference, summary.json and the chart) is --workloads --save.
+        Console.WriteLine();
+        Console.WriteLine("Workloads W1–W7, one thread (the full table with two threads, TensorPrimitives and the reference: --workloads):");
+        return Workloads.WorkloadTable.Run(threads: 1, save: false, only: null, withReference: false, withTensorPrimitives: false);
     }
 
     private static int Option(string[] args, string name, int fallback)

@@ -38,7 +38,8 @@ public static class WorkloadTable
     /// <param name="save">Write summary.json and the markdown table under bench/results/&lt;cpu&gt;/.</param>
     /// <param name="only">Comma-separated workload id prefixes (e.g. "W1,W4"), or null for all.</param>
     /// <param name="withReference">Also time the naive double reference (seconds per call on the large workloads).</param>
-    public static int Run(int threads, bool save, string? only, bool withReference)
+    /// <param name="withTensorPrimitives">Also time the plain TensorPrimitives version (about a second per call on W7).</param>
+    public static int Run(int threads, bool save, string? only, bool withReference, bool withTensorPrimitives = true)
     {
         threads = Math.Max(1, threads);
         int[] threadCounts = threads == 1 ? [1] : [1, threads];
@@ -66,7 +67,7 @@ public static class WorkloadTable
             Console.WriteLine($"{workload.Id} ({workload.Shape}) at {watch.Elapsed.TotalSeconds:F0} s…");
             var ticks = MachineState.CpuTicks();
             double start = watch.Elapsed.TotalSeconds;
-            Measure(workload, threadCounts, withReference, ortVersion is not null, results);
+            Measure(workload, threadCounts, withReference, withTensorPrimitives, ortVersion is not null, results);
             double other = MachineState.OtherProcesses(ticks, MachineState.CpuTicks(), watch.Elapsed.TotalSeconds - start);
             others[workload] = double.IsNaN(other) ? "?" : other.ToString("F0", CultureInfo.InvariantCulture) + "%";
         }
@@ -107,7 +108,8 @@ public static class WorkloadTable
         return SummaryEntry.LibTorchFileName;
     }
 
-    private static void Measure(Workload w, int[] threadCounts, bool withReference, bool withOnnxRuntime, List<Result> results)
+    private static void Measure(Workload w, int[] threadCounts, bool withReference, bool withTensorPrimitives, bool withOnnxRuntime,
+        List<Result> results)
     {
         int h = w.Heads, hkv = w.KeyValueHeads, lq = w.QueryLength, lk = w.KeyLength, d = w.HeadDim;
         var random = new Random(5);
@@ -182,7 +184,7 @@ public static class WorkloadTable
         if (ours is null) return; // no thread counts
 
         // The plain TensorPrimitives version works on one contiguous head at a time: give it head-major copies.
-        if (!w.HalfPrecision)
+        if (withTensorPrimitives && !w.HalfPrecision)
         {
             float[] qh = OnnxRuntimeBaseline.HeadMajor(q, lq, h, d), kh = OnnxRuntimeBaseline.HeadMajor(k, lk, hkv, d);
             float[] vh = OnnxRuntimeBaseline.HeadMajor(v, lk, hkv, d), oh = new float[qh.Length];
