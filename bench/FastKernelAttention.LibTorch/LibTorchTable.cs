@@ -167,12 +167,12 @@ public static class LibTorchTable
         text.AppendLine();
         text.AppendLine(c, $"CPU: {QuickTable.CpuModel()} ({Environment.ProcessorCount} logical cores), fka ISA path: {Attention.ActiveIsa}, {RuntimeInformation.FrameworkDescription}, commit {MachineState.Commit()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         text.AppendLine(c, $"libtorch {LibTorchBaseline.Version} (TorchSharp-cpu {LibTorchBaseline.TorchSharpVersion}, libtorch-cpu-linux-x64), float32, torch.no_grad; libLibTorchSharp.so patched by bench/FastKernelAttention.LibTorch/setup.sh (its GLIBCXX_3.4.32 need marked weak, see bench/README.md).");
-        text.AppendLine(c, $"Threads: {string.Join(" and ", threadCounts)} (torch.set_num_threads; fka's MaxDegreeOfParallelism, measured in the same process just before).");
+        text.AppendLine(c, $"Threads: {string.Join(" and ", threadCounts)} (torch.set_num_threads; fka's MaxDegreeOfParallelism, measured in the same process).");
         text.AppendLine(c, $"Load average (1, 5, 15 min): {loadBefore} before, {loadAfter} after.");
         foreach (int t in fmaPeak.Keys)
             text.AppendLine(c, $"Measured FMA peak on {t} thread{(t == 1 ? "" : "s")}: {fmaPeak[t]:F1} GFLOP/s (float).");
         text.AppendLine("GFLOP/s counts 4·Lq·Lk·d·H (visible pairs only when causal); decode (W4) also as GB/s of K and V read (2·Lk·Hkv·d·4 bytes).");
-        text.AppendLine(c, $"Median of {Runs} runs after ≥ 0.3 s warm-up (QuickTable.Median, as for ONNX Runtime); inputs N(0, 1) with the main table's seed; max abs diff: libtorch's output against Attention.ForwardMultiHead's on the same inputs.");
+        text.AppendLine(c, $"Median of {Runs} samples after ≥ 0.3 s warm-up (QuickTable.InterleavedMedians, as for ONNX Runtime: on 1 thread ours and every variant in turns, on more each on its own); inputs N(0, 1) with the main table's seed; max abs diff: libtorch's output against Attention.ForwardMultiHead's on the same inputs.");
         double busiest = others.Values.DefaultIfEmpty(double.NaN).Max();
         if (busiest > DisturbedPercent)
             text.AppendLine(c, $"**Disturbed run:** other processes used up to {busiest:F0}% of one core while workloads were measured (column \"other processes\"), so both libtorch's and our rows are slower than on an idle machine, the 2-thread rows most; rerun when the machine is idle.");

@@ -274,7 +274,7 @@ public static class WorkloadTable
         foreach (int t in threadCounts)
             text.AppendLine(c, $"Measured limits on {t} thread{(t == 1 ? "" : "s")}: FMA peak {fmaPeak[t]:F1} GFLOP/s (float), read bandwidth {readBandwidth[t]:F1} GB/s.");
         text.AppendLine("GFLOP/s counts 4·Lq·Lk·d·H (visible pairs only when causal); decode (W4) also as GB/s of K and V read (2·Lk·Hkv·d·4 bytes, ·2 for 16-bit K/V: W4-bf16, W4-f16 compare with the reference on the widened values).");
-        text.AppendLine(c, $"fka and ONNX Runtime: median of {FastRuns} runs after ≥ 0.3 s warm-up; TensorPrimitives: median of {SlowRuns}; reference: see bench/README.md. Batch 1, float32, forward.");
+        text.AppendLine(c, $"fka and ONNX Runtime: median of {FastRuns} samples after ≥ 0.3 s warm-up (on 1 thread taken in turns, on more each on its own: QuickTable.InterleavedMedians); TensorPrimitives: median of {SlowRuns}; reference: see bench/README.md. Batch 1, float32, forward.");
         text.AppendLine();
 
         text.AppendLine("## Ours against ONNX Runtime");
