@@ -48,7 +48,7 @@ internal static class KernelConstants
         long elements = (long)headDim * Lanes        // packed queries
                         + (long)KeyTile * Lanes      // scores, then probabilities
                         + (long)valueDim * Lanes     // chunk accumulator
-                        + 5L * Lanes;                // running max, running sum, row bound, causal limit, α
+                        + 7L * Lanes;                // running max, running sum, row bound, causal limit, α, exp offsets (2)
         long doubles = (long)Lanes * valueDim + 6L * Lanes;          // row state a, m, l, the row term, merge factors and mask
         return Align(elements * elementSize) + Align(doubles * sizeof(double));
     }
@@ -126,6 +126,14 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         get => Unsafe.SizeOf<TVec>() == 64;
     }
 
+    /// <summary>The AVX-512 float path fuses the softmax's exponentiation into the value step (<see cref="FusedExpValues"/>).
+    /// A JIT-time constant.</summary>
+    private static bool FusedExp
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => typeof(TVec) == typeof(Vector512<float>) && Avx512F.IsSupported;
+    }
+
     /// <summary>Queries per block (V·W).</summary>
     public static int BlockLanes
     {
@@ -159,7 +167,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         T* rowBound = runningSum + lanes;                 // lanes: ‖q̃‖²/(2h²), the clamp of the expanded Gaussian logit
         T* causalLimit = rowBound + lanes;                // lanes: i + (n − m), the last visible key of each row
         T* alpha = causalLimit + lanes;                   // lanes: the tile's rescale factor e^{m_old − m_new}
-        double* rowA = (double*)(scratch + KernelConstants.Align((long)((byte*)(alpha + lanes) - scratch)));
+        T* expOffsets = alpha + lanes;                    // 2 × lanes: c − m′ and m′ − 126 of a deferred exponentiation
+        double* rowA = (double*)(scratch + KernelConstants.Align((long)((byte*)(expOffsets + 2 * lanes) - scratch)));
         double* rowM = rowA + (nint)lanes * dv;
         double* rowL = rowM + lanes;
         double* rowTerm = rowL + lanes;
@@ -273,24 +282,46 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             else if (bandFinite) ScoresBand(keyTile, keyStride, tileKeys, packedQuery, d, scores, vectorKeys);
             else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores);
 
-            // The softmax step runs per pair of query vectors and leaves α for the value step in scratch.
+            // The softmax step runs per pair of query vectors and leaves α for the value step in scratch. On full tiles of the
+            // AVX-512 float path it leaves the exponentiation to the first value columns (FusedExpValues), where it overlaps
+            // with FMAs; a pair that cannot (huge or NaN logits) exponentiates here.
+            T* deferred = FusedExp && !band && dv >= 4 ? expOffsets : null;
+            int deferredPairs = 0;
             for (int pair = 0; pair < lanes; pair += 2 * w)
             {
+                T* pairDeferred = deferred != null ? deferred + pair : null;
+                bool deferredHere;
                 if (band)
                 {
                     int pairKeys = bandFinite ? vectorKeys[pair / w + 1] : tileKeys;
-                    if (diagonal) Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
-                    else Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    if (diagonal) deferredHere = Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, null);
+                    else deferredHere = Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, null);
                 }
                 else
                 {
-                    if (diagonal) Softmax<FalseFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
-                    else Softmax<FalseFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair);
+                    if (diagonal) deferredHere = Softmax<FalseFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, pairDeferred);
+                    else deferredHere = Softmax<FalseFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, pairDeferred);
+                }
+                if (deferredHere) deferredPairs |= 1 << (pair / (2 * w));
+            }
+            bool fused = deferred != null && deferredPairs == (1 << (lanes / (2 * w))) - 1;
+            if (!fused && deferredPairs != 0)
+            {
+                for (int pair = 0; pair < lanes; pair += 2 * w)
+                {
+                    if ((deferredPairs & (1 << (pair / (2 * w)))) != 0)
+                        FinishDeferred(scores + pair, lanes, tileKeys, expOffsets + pair, runningSum + pair, alpha + pair);
                 }
             }
 
             int plainKeys = band && !bandFinite ? unmasked : tileKeys;
             if (bandFinite) AccumulateValuesBand(valueTile, p.ValueStride, dv, scores, accumulator, alpha, vectorKeys);
+            else if (fused)
+            {
+                FusedExpValues.ExponentiateAndAccumulate4((float*)valueTile, p.ValueStride, tileKeys, (float*)scores, (float*)accumulator,
+                    (float*)alpha, (float*)expOffsets, (float*)runningSum);
+                AccumulateValues<FalseFlag>(valueTile + 4, p.ValueStride, tileKeys, dv - 4, scores, accumulator + 4 * lanes, alpha, causalLimit, tileStart);
+            }
             else AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart);
             if (plainKeys < tileKeys)
             {
@@ -520,8 +551,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// l ← α·l + Σ_j p_j. No calls inside: every vector register is caller-saved, so a call here would spill the exp constants.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Softmax<TMasked, TDiagonal>(T* scores, int lanes, int tileKeys, int tileStart, T* keyBias, LogitForm form,
-        double logitHalf, T* rowBound, T* causalLimit, T* runningMax, T* runningSum, T* alpha)
+    private static bool Softmax<TMasked, TDiagonal>(T* scores, int lanes, int tileKeys, int tileStart, T* keyBias, LogitForm form,
+        double logitHalf, T* rowBound, T* causalLimit, T* runningMax, T* runningSum, T* alpha, T* deferred)
         where TMasked : struct, IFlag
         where TDiagonal : struct, IFlag
     {
@@ -584,26 +615,69 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         // A lane whose logits are all −∞ so far keeps M = −∞; shift by 0 there so that no −∞ − (−∞) = NaN appears.
         TVec shift0 = TOps.SelectEquals(new0, negativeInfinity, TOps.Zero, new0);
         TVec shift1 = TOps.SelectEquals(new1, negativeInfinity, TOps.Zero, new1);
-        TVec alpha0 = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(old0, shift0));
-        TVec alpha1 = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(old1, shift1));
-
         TVec sum0 = TOps.Zero, sum1 = TOps.Zero;
         s = scores;
-        for (int j = 0; j < tileKeys; j++, s += lanes)
+        if (VectorExp.TryOffset(shift0, shift1, out TVec offset0, out TVec offset1))
         {
-            TVec p0 = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(TOps.Load(s), shift0));
-            TVec p1 = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(TOps.Load(s + w), shift1));
-            TOps.Store(p0, s);
-            TOps.Store(p1, s + w);
-            sum0 = TOps.Add(sum0, p0);
-            sum1 = TOps.Add(sum1, p1);
+            // AVX-512 float: the shift moves onto the 1/16 grid (m′, kept as the running max) and folds into the exp's
+            // rounding add (VectorExp.Exp2Offset), 3 operations per vector fewer.
+            shift0 = VectorExp.OffsetShift(offset0);
+            shift1 = VectorExp.OffsetShift(offset1);
+            new0 = TOps.SelectEquals(new0, negativeInfinity, new0, shift0);
+            new1 = TOps.SelectEquals(new1, negativeInfinity, new1, shift1);
+            if (deferred != null)
+            {
+                // The fused value step (FusedExpValues) exponentiates and updates l: leave it the offsets and m′ − 126.
+                TOps.Store(offset0, deferred);
+                TOps.Store(offset1, deferred + w);
+                TOps.Store((TVec)(object)VectorExp.OffsetLow((Vector512<float>)(object)offset0), deferred + lanes);
+                TOps.Store((TVec)(object)VectorExp.OffsetLow((Vector512<float>)(object)offset1), deferred + lanes + w);
+                StoreMaxAndAlpha(old0, old1, shift0, shift1, new0, new1, runningMax, alpha);
+                return true;
+            }
+            VectorExp.Exp2OffsetPair((float*)s, lanes, tileKeys, (Vector512<float>)(object)offset0, (Vector512<float>)(object)offset1,
+                out Vector512<float> total0, out Vector512<float> total1);
+            sum0 = (TVec)(object)total0;
+            sum1 = (TVec)(object)total1;
         }
-        TOps.Store(TOps.MultiplyAdd(alpha0, TOps.Load(runningSum), sum0), runningSum);
-        TOps.Store(TOps.MultiplyAdd(alpha1, TOps.Load(runningSum + w), sum1), runningSum + w);
+        else
+        {
+            for (int j = 0; j < tileKeys; j++, s += lanes)
+            {
+                TVec p0 = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(TOps.Load(s), shift0));
+                TVec p1 = VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(TOps.Load(s + w), shift1));
+                TOps.Store(p0, s);
+                TOps.Store(p1, s + w);
+                sum0 = TOps.Add(sum0, p0);
+                sum1 = TOps.Add(sum1, p1);
+            }
+        }
+        StoreMaxAndAlpha(old0, old1, shift0, shift1, new0, new1, runningMax, alpha);
+        TOps.Store(TOps.MultiplyAdd(TOps.Load(alpha), TOps.Load(runningSum), sum0), runningSum);
+        TOps.Store(TOps.MultiplyAdd(TOps.Load(alpha + w), TOps.Load(runningSum + w), sum1), runningSum + w);
+        return false;
+    }
+
+    /// <summary>α = 2^(m_old − m_new) and the new running max of a pair of query vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreMaxAndAlpha(TVec old0, TVec old1, TVec shift0, TVec shift1, TVec new0, TVec new1, T* runningMax, T* alpha)
+    {
+        int w = TOps.Count;
+        TOps.Store(VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(old0, shift0)), alpha);
+        TOps.Store(VectorExp.Exp2<T, TVec, TOps>(TOps.Subtract(old1, shift1)), alpha + w);
         TOps.Store(new0, runningMax);
         TOps.Store(new1, runningMax + w);
-        TOps.Store(alpha0, alpha);
-        TOps.Store(alpha1, alpha + w);
+    }
+
+    /// <summary>Finishes a softmax step that deferred its exponentiation (<see cref="Softmax"/> returned true) when the
+    /// fused value step does not run for the tile: p in place and l ← α·l + Σ p for one pair of query vectors.</summary>
+    private static void FinishDeferred(T* scores, int lanes, int tileKeys, T* deferred, T* runningSum, T* alpha)
+    {
+        int w = TOps.Count;
+        VectorExp.Exp2OffsetPair((float*)scores, lanes, tileKeys, (Vector512<float>)(object)TOps.Load(deferred),
+            (Vector512<float>)(object)TOps.Load(deferred + w), out Vector512<float> total0, out Vector512<float> total1);
+        TOps.Store(TOps.MultiplyAdd(TOps.Load(alpha), TOps.Load(runningSum), (TVec)(object)total0), runningSum);
+        TOps.Store(TOps.MultiplyAdd(TOps.Load(alpha + w), TOps.Load(runningSum + w), (TVec)(object)total1), runningSum + w);
     }
 
     /// <summary>True when every element of the rows × columns block is finite (x − x is 0 for finite x, NaN otherwise).</summary>

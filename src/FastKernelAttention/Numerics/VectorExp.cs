@@ -65,6 +65,122 @@ internal static class VectorExp
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(-126f)), Vector512<float>.Zero, result);
     }
 
+    /// <summary>c = 1.5·2^19 + 127, the rounding constant of the offset form (<see cref="Exp2Offset"/>).</summary>
+    private const float OffsetRounding = 786559f;
+
+    /// <summary>The offset form takes shifts |m| &lt; 2^17, so that c − m and every t = s + (c − m) it forms for
+    /// s − m ∈ [−126, 1/16] lie in c's binade [2^19, 2^20), where floats are the multiples of 1/16.</summary>
+    private const float OffsetShiftLimit = 131072f;
+
+    /// <summary>The mantissa bits of 2^(i/16), i = 0 … 15 (exponent field 0): the offset form ORs the power of two into them.</summary>
+    private static readonly Vector512<int> TableMantissas = Table.AsInt32() & Vector512.Create(0x007FFFFF);
+
+    /// <summary>
+    /// Prepares the offset form of 2^(s − m) for a pair of lane vectors on the AVX-512 float path: true when every lane's
+    /// shift is finite with |m| &lt; 2^17 (false on other paths, or for NaN or huge logits: then use
+    /// <see cref="Exp2{T, TVec, TOps}"/> of s − m). On success each offset is c − m rounded to a multiple of 1/16; the shift
+    /// the form then applies is m′ = c − offset (<see cref="OffsetShift{TVec}"/>, exact, within 1/32 of m), which the
+    /// caller keeps as its running maximum, so p = 2^(s − m′) ≤ 2^(1/32).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TryOffset<TVec>(TVec shift0, TVec shift1, out TVec offset0, out TVec offset1)
+        where TVec : unmanaged
+    {
+        offset0 = default;
+        offset1 = default;
+        if (typeof(TVec) != typeof(Vector512<float>) || !Avx512F.IsSupported) return false;
+        Vector512<float> m0 = (Vector512<float>)(object)shift0, m1 = (Vector512<float>)(object)shift1;
+        Vector512<float> limit = Vector512.Create(OffsetShiftLimit);
+        if (!Vector512.LessThanAll(Vector512.Abs(m0), limit) || !Vector512.LessThanAll(Vector512.Abs(m1), limit)) return false;
+        Vector512<float> c = Vector512.Create(OffsetRounding);
+        offset0 = (TVec)(object)(c - m0);
+        offset1 = (TVec)(object)(c - m1);
+        return true;
+    }
+
+    /// <summary>The shift m′ = c − offset that the offset form applies (see <see cref="TryOffset{TVec}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVec OffsetShift<TVec>(TVec offset)
+        where TVec : unmanaged
+        => (TVec)(object)(Vector512.Create(OffsetRounding) - (Vector512<float>)(object)offset);
+
+    /// <summary>
+    /// 2^(s − m′) from the raw logit s, with <paramref name="offset"/> = c − m′ and <paramref name="low"/> = m′ − 126 from
+    /// <see cref="TryOffset{TVec}"/>: the subtraction s − m′ folds into the rounding add t = s + (c − m′), which rounds s − m′
+    /// to sixteenths exactly as <see cref="Exp2Table"/> rounds x (c − m′ is a multiple of 1/16 in c's binade), and
+    /// r = s − (t − (c − m′)) is the exact remainder (|r| ≤ 1/32, Sterbenz). The table entry and the power of two are
+    /// joined by one bitwise OR of the mantissa bits with t's exponent bits (vpternlogd) instead of a multiply: 4 multiply-pipe
+    /// operations and 11 in all, against 14 for s − m and <see cref="Exp2Table"/>. Same polynomial, so the same accuracy
+    /// (r is exact even where s − m′ is not representable); +0 below 2^−126, NaN propagates.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp2Offset(Vector512<float> s, Vector512<float> offset, Vector512<float> low, in OffsetConstants constants)
+    {
+        Vector512<float> t = s + offset;
+        Vector512<float> r = s - (t - offset);
+        Vector512<int> mantissa = Avx512F.PermuteVar16x32(constants.Mantissas, t.AsInt32());
+        // (t << 19) & 0x7F800000 | mantissa: 2^⌊x⌋·2^((k mod 16)/16) as a float.
+        Vector512<float> tableValue = Avx512F.TernaryLogic(Vector512.ShiftLeft(t.AsInt32(), 19), constants.ExponentMask, mantissa, 0xEA).AsSingle();
+        Vector512<float> q = Avx512F.FusedMultiplyAdd(constants.C3, r, constants.C2);
+        q = Avx512F.FusedMultiplyAdd(q, r, constants.C1);
+        Vector512<float> p = Avx512F.FusedMultiplyAdd(tableValue * r, q, tableValue);
+        // Keep p where s ≥ low or s is NaN (not s < low).
+        return Vector512.ConditionalSelect(~Vector512.LessThan(s, low), p, Vector512<float>.Zero);
+    }
+
+    /// <summary>The registers <see cref="Exp2Offset"/> reads: load them once, outside the loop.</summary>
+    public readonly struct OffsetConstants
+    {
+        public readonly Vector512<int> Mantissas;
+        public readonly Vector512<int> ExponentMask;
+        public readonly Vector512<float> C1;
+        public readonly Vector512<float> C2;
+        public readonly Vector512<float> C3;
+
+        private OffsetConstants(Vector512<int> mantissas)
+        {
+            Mantissas = mantissas;
+            ExponentMask = Vector512.Create(0x7F800000);
+            C1 = Vector512.Create(0.6931471824645996f);
+            C2 = Vector512.Create(0.24022650718688965f);
+            C3 = Vector512.Create(0.05550410971045494f);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static OffsetConstants Create() => new(TableMantissas);
+    }
+
+    /// <summary>m′ − 126 per lane from the offset c − m′: below it 2^(s − m′) underflows to +0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> OffsetLow(Vector512<float> offset) => Vector512.Create(OffsetRounding) - offset - Vector512.Create(126f);
+
+    /// <summary>
+    /// The softmax's exponentiation of one tile for a pair of lane vectors on the AVX-512 float path: for each of
+    /// <paramref name="count"/> rows of <paramref name="scores"/> (<paramref name="stride"/> floats apart), overwrites the
+    /// two vectors s by p = 2^(s − m′) (<see cref="Exp2Offset"/>, offsets from <see cref="TryOffset{TVec}"/>) and sums p
+    /// per lane in key order. Its own method so that the JIT keeps the sums and constants in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Exp2OffsetPair(float* scores, nint stride, int count, Vector512<float> offset0, Vector512<float> offset1,
+        out Vector512<float> sum0, out Vector512<float> sum1)
+    {
+        Vector512<float> o0 = offset0, o1 = offset1; // locals: the JIT keeps (implicit by-reference) parameters in memory
+        Vector512<float> low0 = OffsetLow(o0), low1 = OffsetLow(o1);
+        OffsetConstants constants = OffsetConstants.Create();
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = Vector512<float>.Zero;
+        for (int j = 0; j < count; j++, scores += stride)
+        {
+            Vector512<float> p0 = Exp2Offset(Vector512.Load(scores), o0, low0, in constants);
+            Vector512<float> p1 = Exp2Offset(Vector512.Load(scores + 16), o1, low1, in constants);
+            p0.Store(scores);
+            p1.Store(scores + 16);
+            a0 += p0;
+            a1 += p1;
+        }
+        sum0 = a0;
+        sum1 = a1;
+    }
+
     /// <summary>2^x per lane for x ≤ 0; see the type remarks for accuracy, underflow and NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVec Exp2<T, TVec, TOps>(TVec x)

@@ -60,6 +60,39 @@ public class ExtremeInputTests
 
     [Theory]
     [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void LogitsBeyondTheOffsetExpRange(IsaPath path, bool isDouble) => Both(isDouble, BeyondOffsetRange<float>, BeyondOffsetRange<double>, path);
+
+    private static void BeyondOffsetRange<T>(IsaPath path)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        // The AVX-512 float lane kernel folds the running max into its exp (VectorExp.TryOffset) while every lane of a pair of
+        // query vectors has |max| < 2^17 in base 2 (≈ 9.1e4 nats) and then exponentiates inside the first value step; a pair
+        // beyond it exponentiates s − m as before. Rows 0–15 (block 0's first pair) and 104–111 (block 1's second pair) have
+        // logits of about ±2e5, the others ordinary ones: in blocks 0 and 1 one pair falls back while the other defers and
+        // then finishes on its own, block 2 defers in full, and dv = 7 runs the fused columns 0–3 beside the remainder.
+        const int M = 150, N = 200, D = 16, Dv = 7;
+        var random = new Random(7);
+        T[] q = DenseCase.Uniform<T>(random, M * D), k = DenseCase.Uniform<T>(random, N * D), v = DenseCase.Uniform<T>(random, N * Dv);
+        for (int i = 0; i < M; i++)
+        {
+            if (i < 16 || (i >= 104 && i < 112))
+                for (int c = 0; c < D; c++) q[i * D + c] *= T.CreateTruncating(3e5);
+        }
+        double logitError = DenseCase.DotLogitError(q, k, M, N, D, 1 / Math.Sqrt(D));
+        foreach (var options in new[]
+        {
+            default,
+            new AttentionOptions { Causal = true },
+            new AttentionOptions { MaxDegreeOfParallelism = 2 },
+        })
+        {
+            var (_, lse) = DenseCase.Check(path, q, k, v, M, N, D, Dv, options, logitError: logitError);
+            Assert.True(double.CreateTruncating(lse[0]) > 1e5, $"row 0 should see logits of about 2e5, LSE {lse[0]}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
     public void SingleDominantKey(IsaPath path, bool isDouble) => Both(isDouble, DominantKey<float>, DominantKey<double>, path);
 
     private static void DominantKey<T>(IsaPath path)

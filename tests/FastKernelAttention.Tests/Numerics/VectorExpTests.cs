@@ -1,6 +1,8 @@
 using System;
+using System.Collections.Generic;
 using System.Numerics;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using FastKernelAttention.Dispatch;
 using FastKernelAttention.Kernels.Isa;
 using FastKernelAttention.Numerics;
@@ -103,6 +105,76 @@ public class VectorExpTests
                 }
             }
         }
+    }
+
+    /// <summary>The offset form of the AVX-512 float softmax (<see cref="VectorExp.TryOffset{TVec}"/>,
+    /// <see cref="VectorExp.Exp2OffsetPair"/>): for shifts m across its range the applied shift m′ is a multiple of 1/16
+    /// within 1/32 of m, 2^(s − m′) is within 3 ulp of the exact value for s − m′ ∈ [−126, 1/32] (s rounded to float, so
+    /// s − m′ is exact in double), +0 below, +0 for s = −∞ and NaN for NaN, and the pair's sums are the sums of the
+    /// results; shifts that are NaN, infinite or at least 2^17 in magnitude are refused. Elsewhere the form is unavailable.</summary>
+    [Fact]
+    public unsafe void OffsetFormWithinThreeUlpForEveryShift()
+    {
+        if (!Avx512F.IsSupported || !Vector512.IsHardwareAccelerated)
+        {
+            Assert.False(VectorExp.TryOffset(Vector256<float>.Zero, Vector256<float>.Zero, out _, out _));
+            return;
+        }
+        var random = new Random(11);
+        foreach (float limit in new[] { 131072f, -131072f, float.NaN, float.PositiveInfinity, float.NegativeInfinity, 1e30f })
+            Assert.False(VectorExp.TryOffset(Vector512.Create(limit), Vector512<float>.Zero, out _, out _), $"shift {limit} must be refused");
+        const int Rows = 4000;
+        float* scores = stackalloc float[Rows * 32];
+        double worst = 0;
+        string worstAt = "";
+        var shifts = new List<float> { 0f, -0f, 1f / 32, -1f / 32, 0.03125001f, 131071.9f, -131071.9f, 65536.03f, 1e-30f };
+        for (int i = 0; i < 40; i++) shifts.Add((float)((random.NextDouble() * 2 - 1) * Math.Pow(10, random.Next(-3, 6))));
+        foreach (float m in shifts)
+        {
+            Vector512<float> shift0 = Vector512.Create(m), shift1 = Vector512.Create(-m / 3);
+            Assert.True(VectorExp.TryOffset(shift0, shift1, out Vector512<float> offset0, out Vector512<float> offset1), $"shift {m:R}");
+            float applied0 = VectorExp.OffsetShift(offset0).GetElement(0), applied1 = VectorExp.OffsetShift(offset1).GetElement(0);
+            foreach (var (wanted, applied) in new[] { (m, applied0), (-m / 3, applied1) })
+            {
+                Assert.True(Math.Abs((double)applied - wanted) <= 1.0 / 32, $"m′ = {applied:R} for m = {wanted:R}");
+                Assert.Equal(0, Math.IEEERemainder(applied * 16.0, 1.0));
+            }
+            // Rows of s: m′ + x for x spread over [−130, 1/32], then specials, in both vectors of the pair.
+            for (int j = 0; j < Rows; j++)
+            {
+                double x = -130 + (130 + 1.0 / 32) * j / (Rows - 1);
+                for (int lane = 0; lane < 32; lane++)
+                {
+                    float a = lane < 16 ? applied0 : applied1;
+                    float value = (float)(a + x + lane * 1e-3);
+                    if (j == 7) value = float.NegativeInfinity;
+                    if (j == 8 && lane % 5 == 0) value = float.NaN;
+                    scores[j * 32 + lane] = value;
+                }
+            }
+            var inputs = new float[Rows * 32];
+            new Span<float>(scores, Rows * 32).CopyTo(inputs);
+            VectorExp.Exp2OffsetPair(scores, 32, Rows, offset0, offset1, out Vector512<float> sum0, out Vector512<float> sum1);
+            for (int lane = 0; lane < 32; lane++)
+            {
+                double applied = lane < 16 ? applied0 : applied1;
+                float sum = 0;
+                for (int j = 0; j < Rows; j++)
+                {
+                    float s = inputs[j * 32 + lane], y = scores[j * 32 + lane];
+                    sum += y;
+                    string where = $"m′ = {applied:R}, s = {s:R}: {y:R}";
+                    if (float.IsNaN(s)) { Assert.True(float.IsNaN(y), where); continue; }
+                    double exponent = s - applied;
+                    if (exponent < -126) { Assert.True(y == 0 && !float.IsNegative(y), where + " must be +0"); continue; }
+                    double error = UlpError(y, double.Exp2(exponent));
+                    if (!(error <= worst)) { worst = error; worstAt = where; }
+                }
+                float expected = lane < 16 ? sum0.GetElement(lane) : sum1.GetElement(lane - 16);
+                Assert.True(float.IsNaN(sum) ? float.IsNaN(expected) : sum == expected, $"lane {lane}: sum {expected:R}, of the results {sum:R}");
+            }
+        }
+        Assert.True(worst <= 3, $"{worstAt}: {worst:F2} ulp");
     }
 
     /// <summary>|y − exact| in units of the last place of T at <paramref name="exact"/> (2^(⌊log₂ exact⌋ − p + 1)).</summary>
