@@ -238,11 +238,15 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             fullEnd = (int)System.Math.Clamp((long)firstRow + (n - m) + 1, 0, keyEnd);
         }
 
-        // Prefetch hints, spread over the block's tiles: the query rows of the next block (the next work item, what a single
-        // worker runs next) and this block's output rows. Token-major Q and O rows sit H·d elements apart (2–16 KiB, a
-        // page per row for wide calls), so without the hint each row costs a TLB miss and a cache miss in sequence.
+        // Prefetch hints, spread over the block's last tiles: the query rows of the next block (the next work item, what a
+        // single worker runs next) and this block's output rows. Token-major Q and O rows sit H·d elements apart (2–16 KiB, a
+        // page per row for wide calls), so without the hint each row costs a TLB miss and a cache miss in sequence. Only the
+        // last PrefetchTiles tiles issue them: a line fetched earlier would be pushed out of L2 by the K and V rows streamed
+        // after it (1 MiB per kv head at n = 1024, d = 128).
+        const int PrefetchTiles = 4;
         int tileCount = (keyEnd + KeyTile - 1) / KeyTile;
-        int rowsPerTile = tileCount > 0 ? (lanes + tileCount - 1) / tileCount : 0;
+        int firstPrefetchTile = System.Math.Max(0, tileCount - PrefetchTiles);
+        int rowsPerTile = tileCount > 0 ? (lanes + (tileCount - firstPrefetchTile) - 1) / (tileCount - firstPrefetchTile) : 0;
         int nextFirstRow = firstRow + lanes, nextHead = head;
         if (nextFirstRow >= m) { nextFirstRow = 0; nextHead++; }
         int nextRows = nextHead < p.HeadCount ? System.Math.Min(lanes, m - nextFirstRow) : 0;
@@ -252,7 +256,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         int tileIndex = 0;
         for (int tileStart = 0; tileStart < keyEnd; tileStart += KeyTile, tileIndex++)
         {
-            for (int r = tileIndex * rowsPerTile, end = System.Math.Min(r + rowsPerTile, lanes); r < end; r++)
+            for (int r = (tileIndex - firstPrefetchTile) * rowsPerTile, end = System.Math.Min(r + rowsPerTile, lanes); r >= 0 && r < end; r++)
             {
                 if (r < nextRows) PrefetchRow(nextQuery + (nint)r * p.QueryStride, d);
                 if (r < rows) PrefetchRow(outputBase + (nint)r * p.OutputStride, dv);
