@@ -17,7 +17,8 @@ namespace FastKernelAttention.Numerics;
 /// 2^r·2^k with r = x − k ∈ [−½, ½] exactly. 2^r is a minimax polynomial with p(0) = 1 exactly, relative error 3.9e-9
 /// (float, degree 6) and 1.8e-17 (double, degree 11), evaluated by FMA Horner: ≤ 1 ulp in T, so the fitted error is
 /// below the rounding of the arithmetic. 10 (float) and 15 (double) vector operations per call. AVX-512 float uses a
-/// 16-entry table instead (see <c>Exp2Table</c>): fewer multiplies, the same contract.</para>
+/// 16-entry table instead (see <c>Exp2Table</c>): fewer multiplies, the same contract. Its softmax uses the offset form
+/// (<see cref="TryOffset{TVec}"/>, <see cref="Exp2Offset"/>), which also takes the shift out of the argument.</para>
 /// <para>Below 2^−126 (float) or 2^−1022 (double), i.e. x &lt; −126 or x &lt; −1022, the result is +0: no denormals,
 /// since the runtime has no portable flush-to-zero mode (the mass lost is &lt; 1.2e-38 against a running sum ≥ 1). 2^−∞ = 0
 /// and NaN propagates (compare-and-select, never max). Arguments above 0 are outside the contract (the softmax never
