@@ -48,7 +48,7 @@ internal static class KernelConstants
         long elements = (long)headDim * Lanes        // packed queries
                         + (long)KeyTile * Lanes      // scores, then probabilities
                         + (long)valueDim * Lanes     // chunk accumulator
-                        + 7L * Lanes;                // running max, running sum, row bound, causal limit, α, exp offsets (2)
+                        + 8L * Lanes;                // running max, running sum, row bound, causal limit, α, exp offsets (2), tile max
         long doubles = (long)Lanes * valueDim + 6L * Lanes;          // row state a, m, l, the row term, merge factors and mask
         return Align(elements * elementSize) + Align(doubles * sizeof(double));
     }
@@ -168,7 +168,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         T* causalLimit = rowBound + lanes;                // lanes: i + (n − m), the last visible key of each row
         T* alpha = causalLimit + lanes;                   // lanes: the tile's rescale factor e^{m_old − m_new}
         T* expOffsets = alpha + lanes;                    // 2 × lanes: c − m′ and m′ − 126 of a deferred exponentiation
-        double* rowA = (double*)(scratch + KernelConstants.Align((long)((byte*)(expOffsets + 2 * lanes) - scratch)));
+        T* tileMax = expOffsets + 2 * lanes;              // lanes: the tile's max logit, taken by the logit step (Dot4)
+        double* rowA = (double*)(scratch + KernelConstants.Align((long)((byte*)(tileMax + lanes) - scratch)));
         double* rowM = rowA + (nint)lanes * dv;
         double* rowL = rowM + lanes;
         double* rowTerm = rowL + lanes;
@@ -282,9 +283,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                     vectorKeys[v] = (int)System.Math.Clamp((long)firstRow + (long)(v + 1) * w + (n - m) - tileStart, 0, tileKeys);
             }
 
+            // Plain logits without masks: the logit step also takes the tile's max, so the softmax skips its max pass.
+            T* plainMax = form == LogitForm.Plain && !band && !diagonal ? tileMax : null;
             if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, scores);
             else if (bandFinite) ScoresBand(keyTile, keyStride, tileKeys, packedQuery, d, scores, vectorKeys);
-            else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores);
+            else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores, plainMax);
 
             // The softmax step runs per pair of query vectors and leaves α for the value step in scratch. On full tiles of the
             // AVX-512 float path it leaves the exponentiation to the first value columns (FusedExpValues), where it overlaps
@@ -298,13 +301,13 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 if (band)
                 {
                     int pairKeys = bandFinite ? vectorKeys[pair / w + 1] : tileKeys;
-                    if (diagonal) deferredHere = Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, null);
-                    else deferredHere = Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, null);
+                    if (diagonal) deferredHere = Softmax<TrueFlag, TrueFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, null, null);
+                    else deferredHere = Softmax<TrueFlag, FalseFlag>(scores + pair, lanes, pairKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, null, null);
                 }
                 else
                 {
-                    if (diagonal) deferredHere = Softmax<FalseFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, pairDeferred);
-                    else deferredHere = Softmax<FalseFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, pairDeferred);
+                    if (diagonal) deferredHere = Softmax<FalseFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, pairDeferred, null);
+                    else deferredHere = Softmax<FalseFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, pairDeferred, plainMax != null ? plainMax + pair : null);
                 }
                 if (deferredHere) deferredPairs |= 1 << (pair / (2 * w));
             }
@@ -403,17 +406,18 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>S[j][lanes] = Σ_k X[j,k]·Q̂[k][lanes] for the tile's keys (logits before bias and mask).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores)
+    private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, T* tileMax)
     {
         int lanes = BlockLanes;
+        if (tileMax != null) new Span<T>(tileMax, lanes).Fill(T.NegativeInfinity);
         int j = 0;
         for (; j + 4 <= tileKeys; j += 4)
         {
-            if (Wide) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes);
-            else Dot4<VectorCount2>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes);
+            if (Wide) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax);
+            else Dot4<VectorCount2>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax);
         }
         for (; j < tileKeys; j++)
-            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, 0);
+            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, 0, tileMax);
     }
 
     /// <summary>The logits of a causal band tile: query vector v needs only keys [0, vectorKeys[v]) (non-decreasing in v),
@@ -435,16 +439,16 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             T* output = scores + (nint)j * lanes + (nint)first * w;
             switch (vectors - first)
             {
-                case 4: Dot4<VectorCount4>(key, keyStride, query, d, output); break;
-                case 3: Dot4<VectorCount3>(key, keyStride, query, d, output); break;
-                case 2: Dot4<VectorCount2>(key, keyStride, query, d, output); break;
-                case 1: Dot4<VectorCount1>(key, keyStride, query, d, output); break;
+                case 4: Dot4<VectorCount4>(key, keyStride, query, d, output, null); break;
+                case 3: Dot4<VectorCount3>(key, keyStride, query, d, output, null); break;
+                case 2: Dot4<VectorCount2>(key, keyStride, query, d, output, null); break;
+                case 1: Dot4<VectorCount1>(key, keyStride, query, d, output, null); break;
             }
         }
         for (; j < tileKeys; j++)
         {
             while (first < vectors && vectorKeys[first] <= j) first++;
-            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, first * w);
+            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, first * w, null);
         }
     }
 
@@ -472,9 +476,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>The 4×V-register micro-kernel: four keys against <typeparamref name="TCount"/> consecutive query vectors
-    /// (the block's V, or the last few on the causal band), reduced over d.</summary>
+    /// (the block's V, or the last few on the causal band), reduced over d. With <paramref name="tileMax"/> it also folds
+    /// the four logits into the running tile max per lane, in key order (the softmax's max pass, done here on the add pipes
+    /// while the FMA loop is the bottleneck).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot4<TCount>(T* key, nint keyStride, T* packedQuery, int d, T* output)
+    private static void Dot4<TCount>(T* key, nint keyStride, T* packedQuery, int d, T* output, T* tileMax)
         where TCount : struct, IVectorCount
     {
         int w = TOps.Count;
@@ -520,6 +526,13 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         StoreRow<TCount>(output + lanes, a10, a11, a12, a13);
         StoreRow<TCount>(output + 2 * lanes, a20, a21, a22, a23);
         StoreRow<TCount>(output + 3 * lanes, a30, a31, a32, a33);
+        if (tileMax != null)
+        {
+            TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax), a00), a10), a20), a30), tileMax);
+            if (TCount.Value > 1) TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax + w), a01), a11), a21), a31), tileMax + w);
+            if (TCount.Value > 2) TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax + 2 * w), a02), a12), a22), a32), tileMax + 2 * w);
+            if (TCount.Value > 3) TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax + 3 * w), a03), a13), a23), a33), tileMax + 3 * w);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -535,7 +548,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>One key against the block's lanes from <paramref name="firstLane"/> on (tile remainder).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot1(T* key, T* packedQuery, int d, T* output, int firstLane)
+    private static void Dot1(T* key, T* packedQuery, int d, T* output, int firstLane, T* tileMax)
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
@@ -546,6 +559,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             for (int k = 0; k < d; k++, y += lanes)
                 sum = TOps.MultiplyAdd(TOps.BroadcastFrom(key + k), TOps.Load(y), sum);
             TOps.Store(sum, output + v);
+            if (tileMax != null) TOps.Store(TOps.Max(TOps.Load(tileMax + v), sum), tileMax + v);
         }
     }
 
@@ -556,7 +570,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool Softmax<TMasked, TDiagonal>(T* scores, int lanes, int tileKeys, int tileStart, T* keyBias, LogitForm form,
-        double logitHalf, T* rowBound, T* causalLimit, T* runningMax, T* runningSum, T* alpha, T* deferred)
+        double logitHalf, T* rowBound, T* causalLimit, T* runningMax, T* runningSum, T* alpha, T* deferred, T* tileMax)
         where TMasked : struct, IFlag
         where TDiagonal : struct, IFlag
     {
@@ -567,51 +581,60 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         TVec negativeHalf = TOps.Broadcast(T.CreateTruncating(-logitHalf));
         TVec max0 = negativeInfinity, max1 = negativeInfinity;
         T* s = scores;
-        for (int j = 0; j < tileKeys; j++, s += lanes)
+        if (tileMax != null)
         {
-            TVec s0 = TOps.Load(s), s1 = TOps.Load(s + w);
-            if (form != LogitForm.Plain)
+            // Plain logits, no masks: the logit step already took the max (Dot4), in the same key order.
+            max0 = TOps.Load(tileMax);
+            max1 = TOps.Load(tileMax + w);
+        }
+        else
+        {
+            for (int j = 0; j < tileKeys; j++, s += lanes)
             {
-                TVec bias = keyBias != null ? TOps.BroadcastFrom(keyBias + j) : TOps.Zero;
-                if (form == LogitForm.Direct)
+                TVec s0 = TOps.Load(s), s1 = TOps.Load(s + w);
+                if (form != LogitForm.Plain)
                 {
-                    s0 = TOps.MultiplyAdd(s0, negativeHalf, bias);
-                    s1 = TOps.MultiplyAdd(s1, negativeHalf, bias);
+                    TVec bias = keyBias != null ? TOps.BroadcastFrom(keyBias + j) : TOps.Zero;
+                    if (form == LogitForm.Direct)
+                    {
+                        s0 = TOps.MultiplyAdd(s0, negativeHalf, bias);
+                        s1 = TOps.MultiplyAdd(s1, negativeHalf, bias);
+                    }
+                    else if (form == LogitForm.BiasClamped)
+                    {
+                        // Clamp D ≥ 0 of the expansion (MATH §2): the full logit is at most 0. Min(bound, s) keeps a NaN s.
+                        s0 = TOps.Min(bound0, TOps.Add(s0, bias));
+                        s1 = TOps.Min(bound1, TOps.Add(s1, bias));
+                    }
+                    else
+                    {
+                        s0 = TOps.Add(s0, bias);
+                        s1 = TOps.Add(s1, bias);
+                    }
                 }
-                else if (form == LogitForm.BiasClamped)
+                if (TMasked.Value || TDiagonal.Value)
                 {
-                    // Clamp D ≥ 0 of the expansion (MATH §2): the full logit is at most 0. Min(bound, s) keeps a NaN s.
-                    s0 = TOps.Min(bound0, TOps.Add(s0, bias));
-                    s1 = TOps.Min(bound1, TOps.Add(s1, bias));
+                    // Causal: key j is visible to row i iff j <= i + (n − m), i.e. unless limit < j. Diagonal: hidden iff j == limit.
+                    TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
+                    if (TMasked.Value)
+                    {
+                        s0 = TOps.SelectLessThan(limit0, key, negativeInfinity, s0);
+                        s1 = TOps.SelectLessThan(limit1, key, negativeInfinity, s1);
+                    }
+                    if (TDiagonal.Value)
+                    {
+                        s0 = TOps.SelectEquals(limit0, key, negativeInfinity, s0);
+                        s1 = TOps.SelectEquals(limit1, key, negativeInfinity, s1);
+                    }
                 }
-                else
+                if (form != LogitForm.Plain || TMasked.Value || TDiagonal.Value)
                 {
-                    s0 = TOps.Add(s0, bias);
-                    s1 = TOps.Add(s1, bias);
+                    TOps.Store(s0, s);
+                    TOps.Store(s1, s + w);
                 }
+                max0 = TOps.Max(max0, s0);
+                max1 = TOps.Max(max1, s1);
             }
-            if (TMasked.Value || TDiagonal.Value)
-            {
-                // Causal: key j is visible to row i iff j <= i + (n − m), i.e. unless limit < j. Diagonal: hidden iff j == limit.
-                TVec key = TOps.Broadcast(T.CreateTruncating(tileStart + j));
-                if (TMasked.Value)
-                {
-                    s0 = TOps.SelectLessThan(limit0, key, negativeInfinity, s0);
-                    s1 = TOps.SelectLessThan(limit1, key, negativeInfinity, s1);
-                }
-                if (TDiagonal.Value)
-                {
-                    s0 = TOps.SelectEquals(limit0, key, negativeInfinity, s0);
-                    s1 = TOps.SelectEquals(limit1, key, negativeInfinity, s1);
-                }
-            }
-            if (form != LogitForm.Plain || TMasked.Value || TDiagonal.Value)
-            {
-                TOps.Store(s0, s);
-                TOps.Store(s1, s + w);
-            }
-            max0 = TOps.Max(max0, s0);
-            max1 = TOps.Max(max1, s1);
         }
 
         TVec old0 = TOps.Load(runningMax), old1 = TOps.Load(runningMax + w);
@@ -924,7 +947,14 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         double* oldFactors = factors;
         double* newFactors = factors + lanes;
         long* keep = (long*)(factors + 2 * lanes);    // all ones: the lane's row state stays as it is
-        for (int lane = 0; lane < lanes; lane++)
+        int first = 0;
+        if (Avx2.IsSupported && Fma.IsSupported)
+        {
+            // Four lanes at a time with the double 2^x of the AVX2 path (e^x = 2^(x·log₂e)): the same decisions as the
+            // scalar loop below, which finishes the lanes.
+            for (; first + 4 <= lanes; first += 4) MergeFactors4(first, rows, runningMax, runningSum, rowM, rowL, oldFactors, newFactors, keep);
+        }
+        for (int lane = first; lane < lanes; lane++)
         {
             double chunkSum = lane < rows ? double.CreateTruncating(runningSum[lane]) : 0.0;
             if (chunkSum == 0)
@@ -980,6 +1010,44 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         new Span<T>(runningMax, lanes).Fill(T.NegativeInfinity);
         new Span<T>(runningSum, lanes).Clear();
         new Span<T>(accumulator, lanes * dv).Clear();
+    }
+
+    /// <summary>The merge factors of lanes <paramref name="lane"/> … +3 (<see cref="MergeBlockChunk"/>): a lane with an empty
+    /// chunk (or past <paramref name="rows"/>) keeps its row state; otherwise M = max(m_row, m_chunk) (NaN if either is NaN),
+    /// the factors e^(m − M) (0 for m_row = −∞, exactly 1 for the larger one), l ← f_row·l + f_chunk·l_chunk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MergeFactors4(int lane, int rows, T* runningMax, T* runningSum, double* rowM, double* rowL,
+        double* oldFactors, double* newFactors, long* keep)
+    {
+        Vector256<double> chunkSum, chunkMax;
+        if (typeof(T) == typeof(float))
+        {
+            chunkSum = Vector256.WidenLower(Vector128.Load((float*)runningSum + lane).ToVector256Unsafe());
+            chunkMax = Vector256.WidenLower(Vector128.Load((float*)runningMax + lane).ToVector256Unsafe());
+        }
+        else
+        {
+            chunkSum = Vector256.Load((double*)runningSum + lane);
+            chunkMax = Vector256.Load((double*)runningMax + lane);
+        }
+        Vector256<double> laneIndex = Vector256.Create(0.0, 1.0, 2.0, 3.0) + Vector256.Create((double)lane);
+        chunkSum = Vector256.ConditionalSelect(Vector256.LessThan(laneIndex, Vector256.Create((double)rows)), chunkSum, Vector256<double>.Zero);
+        Vector256<double> empty = Vector256.Equals(chunkSum, Vector256<double>.Zero);
+        chunkMax *= Vector256.Create(VectorExp.Ln2); // base 2 → natural
+        Vector256<double> m = Vector256.Load(rowM + lane), l = Vector256.Load(rowL + lane);
+        Vector256<double> anyNaN = ~(Vector256.Equals(m, m) & Vector256.Equals(chunkMax, chunkMax));
+        Vector256<double> merged = Vector256.ConditionalSelect(anyNaN, Vector256.Create(double.NaN), Avx.Max(m, chunkMax));
+        Vector256<double> log2E = Vector256.Create(VectorExp.Log2E);
+        Vector256<double> negativeInfinity = Vector256.Create(double.NegativeInfinity);
+        // m_row = −∞ (nothing merged yet) gives 0; the larger maximum gives exactly 1 (2^0), the other 2^((m − M)·log₂e).
+        Vector256<double> oldFactor = Vector256.ConditionalSelect(Vector256.Equals(m, negativeInfinity), Vector256<double>.Zero,
+            VectorExp.Exp2<double, Vector256<double>, Avx2Ops<double>>((m - merged) * log2E));
+        Vector256<double> newFactor = VectorExp.Exp2<double, Vector256<double>, Avx2Ops<double>>((chunkMax - merged) * log2E);
+        Vector256.ConditionalSelect(empty, l, oldFactor * l + newFactor * chunkSum).Store(rowL + lane);
+        Vector256.ConditionalSelect(empty, m, merged).Store(rowM + lane);
+        Vector256.ConditionalSelect(empty, Vector256<double>.One, oldFactor).Store(oldFactors + lane);
+        Vector256.ConditionalSelect(empty, Vector256<double>.Zero, newFactor).Store(newFactors + lane);
+        empty.AsInt64().Store(keep + lane);
     }
 
     /// <summary>a ← keep ? a : old·a + new·x on four lanes (separate multiply and add, as in the scalar tail).</summary>
