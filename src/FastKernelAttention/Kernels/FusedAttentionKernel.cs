@@ -566,7 +566,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// <summary>
     /// The online-softmax step of one tile for one pair of query vectors (MATH §4): finishes the logits (key bias, Gaussian
     /// clamp, causal and diagonal masks), M = max(m, max_j s_j), α = e^{m−M}, p_j = e^{s_j−M} written over the scores,
-    /// l ← α·l + Σ_j p_j. No calls inside: every vector register is caller-saved, so a call here would spill the exp constants.
+    /// l ← α·l + Σ_j p_j. <paramref name="tileMax"/> (plain unmasked tiles): max_j s_j already taken by the logit step.
+    /// <paramref name="deferred"/> (AVX-512 float full tiles): when the offset form applies, stores its offsets there, sets
+    /// m and α, and returns true without computing p or l (FusedExpValues or FinishDeferred does). The exp loop of the offset
+    /// form is its own method (VectorExp.Exp2OffsetPair); the portable one is inline, since every vector register is
+    /// caller-saved and a call inside it would spill the exp constants.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool Softmax<TMasked, TDiagonal>(T* scores, int lanes, int tileKeys, int tileStart, T* keyBias, LogitForm form,
