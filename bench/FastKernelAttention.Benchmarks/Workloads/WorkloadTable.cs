@@ -34,6 +34,10 @@ public static class WorkloadTable
 
     private const int FastRuns = 9, SlowRuns = 3;
 
+    /// <summary>Decode workloads: GB/s of the read probe (<see cref="Roofline.SumOnce"/> over as many bytes as the call reads)
+    /// sampled in turns with ours and ONNX Runtime on one thread.</summary>
+    private static readonly Dictionary<Workload, double> InTurnBandwidth = new();
+
     /// <param name="threads">N for the multi-threaded rows (1 runs single-threaded rows only).</param>
     /// <param name="save">Write summary.json and the markdown table under bench/results/&lt;cpu&gt;/.</param>
     /// <param name="only">Comma-separated workload id prefixes (e.g. "W1,W4"), or null for all.</param>
@@ -108,7 +112,7 @@ public static class WorkloadTable
         return SummaryEntry.LibTorchFileName;
     }
 
-    private static void Measure(Workload w, int[] threadCounts, bool withReference, bool withTensorPrimitives, bool withOnnxRuntime,
+    private static unsafe void Measure(Workload w, int[] threadCounts, bool withReference, bool withTensorPrimitives, bool withOnnxRuntime,
         List<Result> results)
     {
         int h = w.Heads, hkv = w.KeyValueHeads, lq = w.QueryLength, lk = w.KeyLength, d = w.HeadDim;
@@ -124,6 +128,9 @@ public static class WorkloadTable
         // Ours and ONNX Runtime per thread count, on one thread with their samples interleaved (QuickTable.InterleavedMedians)
         // so that both see the same machine: this VM's speed drifts by ±10% over seconds. Ours is bitwise the same for every count.
         var plans = withOnnxRuntime && !w.HalfPrecision ? OnnxRuntimeBaseline.Plans(w, q, k, v).ToList() : []; // the baselines read float32 K/V
+        long probeFloats = (long)w.KeyValueBytes / sizeof(float) / 32 * 32;
+        float* probeBuffer = w.Decode ? (float*)NativeMemory.AlignedAlloc((nuint)(probeFloats * sizeof(float)), 4096) : null;
+        if (probeBuffer != null) new Span<float>(probeBuffer, checked((int)probeFloats)).Fill(1);
         float[]? ours = null;
         try
         {
@@ -165,7 +172,15 @@ public static class WorkloadTable
                         differences.Add(MaxAbsDiff(plan.Output, ours));
                         calls.Add(session.Run);
                     }
+                    // Decode on one thread: the read probe joins the turns (its buffer as large as K and V together).
+                    int probe = -1;
+                    if (w.Decode && t == 1 && probeBuffer != null)
+                    {
+                        probe = calls.Count;
+                        calls.Add(() => GC.KeepAlive(Roofline.SumOnce(probeBuffer, probeFloats)));
+                    }
                     double[] medians = QuickTable.InterleavedMedians(calls, FastRuns, t);
+                    if (probe >= 0) InTurnBandwidth[w] = w.KeyValueBytes / medians[probe] / 1e6;
                     results.Add(new Result(w, "fka", w.HalfPrecision ? $"Attention.ForwardMultiHead, K/V {w.KeyValueType}" : "Attention.ForwardMultiHead", t,
                         medians[0], FastRuns, null, QuickTable.Allocated(Fka)));
                     for (int i = 0; i < plans.Count; i++)
@@ -180,6 +195,7 @@ public static class WorkloadTable
         finally
         {
             foreach (OnnxRuntimePlan plan in plans) plan.Dispose();
+            if (probeBuffer != null) NativeMemory.AlignedFree(probeBuffer);
         }
         if (ours is null) return; // no thread counts
 
@@ -313,6 +329,20 @@ public static class WorkloadTable
         text.AppendLine("ONNX Runtime's column is its best variant at that thread count (see below); fka / ORT > 1 means ours is faster.");
         text.AppendLine("\"other processes\": CPU time that processes other than this benchmark used while the workload ran, in % of one core (/proc/stat); above a few % the row was disturbed.");
         text.AppendLine();
+        var decode = results.Where(r => r.Impl == "fka" && r.Threads == 1 && InTurnBandwidth.ContainsKey(r.Workload)).ToList();
+        if (decode.Count > 0)
+        {
+            text.AppendLine("Decode against the read probe taken in turns with it (one thread; the probe reads as many bytes as the call, so both see the same memory system):");
+            text.AppendLine();
+            text.AppendLine("| workload | fka GB/s | read probe GB/s (in turns) | fka / probe |");
+            text.AppendLine("|---|---:|---:|---:|");
+            foreach (Result r in decode)
+            {
+                double probe = InTurnBandwidth[r.Workload];
+                text.AppendLine(c, $"| {r.Workload.Id} | {r.Gbps:F1} | {probe:F1} | {r.Gbps!.Value / probe * 100:F0}% |");
+            }
+            text.AppendLine();
+        }
 
         text.AppendLine("## Every measurement");
         text.AppendLine();
