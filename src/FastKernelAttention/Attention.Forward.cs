@@ -89,8 +89,9 @@ public static partial class Attention
     /// plus, for the Gaussian kernel, the centred copy of K made once per call (Hkv·n·(d + 1) elements).
     /// </summary>
     /// <remarks>This is the minimum for every m. A dot-kernel call whose K or V rows are strided (token-major multi-head
-    /// layouts, padded pitches) with more than 8 queries and at least two 64-query blocks per kv head runs faster from a
-    /// per-head contiguous copy of K and V; it makes that copy when the workspace holds at least
+    /// layouts, padded pitches) with more than 8 queries whose K/V rows are each read at least 24 times on average by
+    /// (query head, 64-query block) pairs (G·⌈m/64⌉ dense, about half that causal) runs faster from a per-head contiguous
+    /// copy of K and V; it makes that copy when the workspace holds at least
     /// Hkv·n·(d + dv)·sizeof(T) + 128 bytes more than this size (the overloads without a workspace do so while the copy
     /// takes at most 64 MiB). The results
     /// are bitwise the same either way.</remarks>

@@ -104,10 +104,10 @@ public class DeterminismTests
     {
         foreach (var (m, n, d, dv, heads, kvHeads, pitch, options) in new[]
         {
-            (150, 333, 24, 20, 4, 2, 0, new AttentionOptions { MaxDegreeOfParallelism = 2 }),
-            (129, 77, 16, 5, 3, 3, 0, new AttentionOptions { Causal = true, SinkLogit = 0.5, MaxDegreeOfParallelism = 1 }),
-            (70, 200, 8, 8, 6, 2, 0, new AttentionOptions { Causal = true, Scale = 0.7 }),
-            (140, 90, 12, 9, 1, 1, 5, new AttentionOptions()),
+            (450, 333, 24, 20, 8, 2, 0, new AttentionOptions { MaxDegreeOfParallelism = 2 }),
+            (329, 400, 16, 5, 24, 3, 0, new AttentionOptions { Causal = true, SinkLogit = 0.5, MaxDegreeOfParallelism = 1 }),
+            (270, 300, 8, 8, 16, 2, 0, new AttentionOptions { Causal = true, Scale = 0.7 }),
+            (1540, 90, 12, 9, 1, 1, 5, new AttentionOptions()),
         })
         {
             if (isDouble) CheckPacking<double>(path, m, n, d, dv, heads, kvHeads, pitch, options);
@@ -123,7 +123,7 @@ public class DeterminismTests
         T[] q = AttentionCase.Fill<T>(random, m, heads * d, 0, 0);
         T[] k = AttentionCase.Fill<T>(random, n, keyWidth, pitch, 0), v = AttentionCase.Fill<T>(random, n, valueWidth, pitch, 0);
         long packed = FastKernelAttention.Kernels.AttentionDriver.PackedKeyValueBytes(Unsafe.SizeOf<T>(), m, n, keyWidth + pitch, valueWidth + pitch, d, dv,
-            heads, kvHeads, options.Kernel == AttentionKernel.Gaussian);
+            heads, kvHeads, options.Kernel == AttentionKernel.Gaussian, options.Causal);
         Assert.True(packed > 0, $"the case must be one that packs: m={m} H={heads} Hkv={kvHeads} pitch={pitch}");
         int minimal = Attention.GetWorkspaceSize<T>(d, dv, n, options, heads, kvHeads);
         string where = $"{path} {typeof(T).Name} m={m} n={n} d={d} dv={dv} H={heads} Hkv={kvHeads} pitch={pitch} {options}";
