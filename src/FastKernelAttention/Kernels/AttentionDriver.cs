@@ -341,6 +341,22 @@ internal static unsafe partial class AttentionDriver
         }
         int lanes = FusedAttentionKernel<T, TVec, TOps>.BlockLanes;
         int blocksPerHead = (problem->QueryCount + lanes - 1) / lanes;
+        if (problem->Causal && problem->ValueDim > 0)
+        {
+            // One pass over V instead of one check of the band's rows per causal block and query head: whole token rows
+            // when the kv heads sit side by side in them (the caller's layout), else head by head (the packed copy).
+            int kvHeads = problem->HeadCount / problem->GroupSize;
+            int n = problem->KeyCount, dv = problem->ValueDim;
+            bool finite = true;
+            if (problem->ValueHeadStride == dv)
+                finite = FusedAttentionKernel<T, TVec, TOps>.AllFinite(problem->Value, problem->ValueStride, n, kvHeads * dv);
+            else
+            {
+                for (int g = 0; g < kvHeads && finite; g++)
+                    finite = FusedAttentionKernel<T, TVec, TOps>.AllFinite(problem->Value + g * problem->ValueHeadStride, problem->ValueStride, n, dv);
+            }
+            problem->ValuesFinite = finite;
+        }
         var work = new BlockWork<T, TVec, TOps>
         {
             Problem = problem,

@@ -66,6 +66,9 @@ internal unsafe struct AttentionProblem<T>
     /// <summary>Key j is invisible to query i when j == i + (n − m) (leave-one-out self-attention).</summary>
     public bool ExcludeDiagonal;
 
+    /// <summary>Every element of V is finite (checked once per causal lane-kernel call): band tiles then skip their own check.</summary>
+    public bool ValuesFinite;
+
     /// <summary>The decode kernel's split states, [H][m][splits][m, l, term, a(dv)] doubles (<see cref="DecodeConstants.PartialBytes"/>).</summary>
     public double* DecodePartials;
 }

@@ -276,7 +276,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             // With finite band values each query vector stops at its own last visible key (vectorKeys): on the diagonal
             // tile of a square causal call the four vectors of a 64-row block need 16, 32, 48 and 64 of the 64 keys.
             bool band = unmasked < tileKeys;
-            bool bandFinite = band && AllFinite(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv);
+            bool bandFinite = band && (p.ValuesFinite || AllFinite(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv));
             if (bandFinite)
             {
                 for (int v = 0; v < vectors; v++)
@@ -748,15 +748,22 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>True when every element of the rows × columns block is finite (x − x is 0 for finite x, NaN otherwise).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool AllFinite(T* values, nint stride, int rowCount, int columns)
+    internal static bool AllFinite(T* values, nint stride, int rowCount, int columns)
     {
         int w = TOps.Count;
-        TVec vectorSum = TOps.Zero;
+        TVec vectorSum = TOps.Zero, vectorSum1 = TOps.Zero;
         T scalarSum = T.Zero;
         for (int r = 0; r < rowCount; r++)
         {
             T* row = values + (nint)r * stride;
             int c = 0;
+            // Two sums: the add chain, not the loads, bounded a single one.
+            for (; c + 2 * w <= columns; c += 2 * w)
+            {
+                TVec x = TOps.Load(row + c), y = TOps.Load(row + c + w);
+                vectorSum = TOps.Add(vectorSum, TOps.Subtract(x, x));
+                vectorSum1 = TOps.Add(vectorSum1, TOps.Subtract(y, y));
+            }
             for (; c + w <= columns; c += w)
             {
                 TVec x = TOps.Load(row + c);
@@ -764,7 +771,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             }
             for (; c < columns; c++) scalarSum += row[c] - row[c];
         }
-        return !T.IsNaN(TOps.HorizontalSum(vectorSum) + scalarSum);
+        return !T.IsNaN(TOps.HorizontalSum(TOps.Add(vectorSum, vectorSum1)) + scalarSum);
     }
 
     /// <summary>acc[c][lanes] ← α·acc[c][lanes] + Σ_j V[j,c]·P[j][lanes] for every value column c.</summary>
