@@ -104,13 +104,7 @@ public static class LibTorchTable
         using LibTorchPlan plan = LibTorchBaseline.Plan(w, q, k, v);
         foreach (int t in threadCounts)
         {
-            var options = new AttentionOptions
-            {
-                Kernel = w.Gaussian ? AttentionKernel.Gaussian : AttentionKernel.Dot,
-                Bandwidth = w.Gaussian ? w.Bandwidth : 0,
-                Causal = w.Causal,
-                MaxDegreeOfParallelism = t,
-            };
+            AttentionOptions options = w.Options(t);
             // The output is bitwise the same for every thread count.
             void Fka() => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<float>(k, lk, hkv * d),
                 new ReadOnlySpan2D<float>(v, lk, hkv * d), new Span2D<float>(ours, lq, h * d), h, hkv, options);

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using FastKernelAttention;
 using FastKernelAttention.Reference;
 
 namespace FastKernelAttention.Benchmarks.Workloads;
@@ -31,6 +32,15 @@ public sealed record Workload(string Id, int Heads, int KeyValueHeads, int Query
 
     /// <summary>The Gaussian bandwidth h = √d (squared distances of N(0, I) rows are ≈ 2d, so logits are O(1)).</summary>
     public double Bandwidth => Math.Sqrt(HeadDim);
+
+    /// <summary>Our call's options on <paramref name="threads"/> threads (kernel, bandwidth, causal mask).</summary>
+    public AttentionOptions Options(int threads) => new()
+    {
+        Kernel = Gaussian ? AttentionKernel.Gaussian : AttentionKernel.Dot,
+        Bandwidth = Gaussian ? Bandwidth : 0,
+        Causal = Causal,
+        MaxDegreeOfParallelism = threads,
+    };
 
     /// <summary>A short shape description for the table.</summary>
     public string Shape => (Heads == KeyValueHeads ? $"H={Heads}" : $"H={Heads} Hkv={KeyValueHeads}")

@@ -136,13 +136,7 @@ public static class WorkloadTable
         {
             foreach (int t in threadCounts)
             {
-                var options = new AttentionOptions
-                {
-                    Kernel = w.Gaussian ? AttentionKernel.Gaussian : AttentionKernel.Dot,
-                    Bandwidth = w.Gaussian ? w.Bandwidth : 0,
-                    Causal = w.Causal,
-                    MaxDegreeOfParallelism = t,
-                };
+                AttentionOptions options = w.Options(t);
                 void Fka()
                 {
                     if (w.KeyValueType == "bf16")
