@@ -42,6 +42,32 @@ public class AttentionPropertyTests
                     causal, seed % 3 == 0 ? -0.5 : null, seed % 4 == 1 && heads > 1, seed % 2 == 0 ? 3 : 1, seed);
             });
 
+    /// <summary>Long rows and many queries: several 512-key chunks per row, K/V packed where rows are re-read (many query
+    /// blocks per kv head), GQA and MQA, Gaussian keys far from the origin (the centring), causal m ≠ n, sinks and pitches.
+    /// The work is capped (m·n·H·(d + dv) ≤ 2.5·10⁸) to keep the reference fast.</summary>
+    private static readonly Gen<AttentionCase> Large =
+        Gen.Select(Gen.Int[1, 1700], Gen.Int[0, 2600], Gen.Int[1, 136], Gen.Int[0, 136], Gen.Int[0, 3], Gen.Bool, Gen.Bool, Gen.Int[0, 5])
+            .Select(Gen.Int[0, int.MaxValue], Gen.Int[0, 4], (t, seed, sinkKind) =>
+            {
+                var (m, n, d, dv, pitch, gaussian, causal, layout) = t;
+                (int heads, int kv) = layout switch { 0 => (1, 1), 1 => (4, 2), 2 => (8, 1), 3 => (2, 2), 4 => (12, 4), _ => (3, 1) };
+                dv = dv == 0 ? d : dv;
+                while (m > 1 && (long)m * n * heads * (d + dv) > 250_000_000L) m /= 2;
+                double? sink = sinkKind == 0 ? 0.7 : sinkKind == 1 ? -2.0 : null;
+                return new AttentionCase(m, n, d, dv, heads, kv, pitch,
+                    gaussian ? AttentionKernel.Gaussian : AttentionKernel.Dot, seed % 5 == 0 ? 0.5 : null,
+                    (0.4 + seed % 7 * 0.3) * System.Math.Sqrt(d), causal, sink, seed % 4 == 1 && heads > 1, seed % 3 == 0 ? 2 : 1, seed,
+                    gaussian && seed % 6 == 0 ? 40.0 : 0.0);
+            });
+
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void LargeShapesMatchReference(IsaPath path, bool isDouble)
+    {
+        if (isDouble) Large.Sample(c => c.Check<double>(path), iter: 10, threads: 1);
+        else Large.Sample(c => c.Check<float>(path), iter: 10, threads: 1);
+    }
+
     [Theory]
     [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
     public void FewQueriesMatchReference(IsaPath path, bool isDouble)
