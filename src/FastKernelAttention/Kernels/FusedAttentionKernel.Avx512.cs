@@ -89,3 +89,67 @@ internal static unsafe class FusedExpValues
         Avx512F.FusedMultiplyAdd(al3, Vector512.Load(runningSum + 48), sum3).Store(runningSum + 48);
     }
 }
+
+/// <summary>The AVX-512 float block's query packing: whole 16 × 16 squares of the scaled queries transposed in registers.</summary>
+internal static unsafe class QuerySquares
+{
+    /// <summary>
+    /// 16 query rows × 16 columns (rows <paramref name="queryStride"/> apart) scaled as <see cref="FusedAttentionKernel{T, TVec, TOps}"/>'s
+    /// packing does (widened to double, multiplied, rounded once to float) and written transposed: column c of the square
+    /// to <paramref name="destination"/> + c·<paramref name="lanes"/>, 16 lanes. The transpose is the usual four stages of
+    /// in-lane unpacks (32- then 64-bit) and 128-bit lane shuffles; it moves bits only, so the result is the scalar packing's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void PackScaledSquare(float* rows, nint queryStride, double scale, float* destination, int lanes)
+    {
+        Vector512<double> s = Vector512.Create(scale);
+        Vector512<float> R(int i)
+        {
+            Vector512<float> x = Vector512.Load(rows + i * queryStride);
+            Vector256<float> low = Avx512F.ConvertToVector256Single(Avx512F.ConvertToVector512Double(x.GetLower()) * s);
+            Vector256<float> high = Avx512F.ConvertToVector256Single(Avx512F.ConvertToVector512Double(x.GetUpper()) * s);
+            return Vector512.Create(low, high);
+        }
+
+        // Stage 1 and 2 per group of four rows g: u[4g + c] holds, in 128-bit lane L, rows 4g … 4g + 3 of column 4L + c.
+        Vector512<float> r0 = R(0), r1 = R(1), r2 = R(2), r3 = R(3);
+        Quad(r0, r1, r2, r3, out Vector512<float> u0, out Vector512<float> u1, out Vector512<float> u2, out Vector512<float> u3);
+        r0 = R(4); r1 = R(5); r2 = R(6); r3 = R(7);
+        Quad(r0, r1, r2, r3, out Vector512<float> u4, out Vector512<float> u5, out Vector512<float> u6, out Vector512<float> u7);
+        r0 = R(8); r1 = R(9); r2 = R(10); r3 = R(11);
+        Quad(r0, r1, r2, r3, out Vector512<float> u8, out Vector512<float> u9, out Vector512<float> u10, out Vector512<float> u11);
+        r0 = R(12); r1 = R(13); r2 = R(14); r3 = R(15);
+        Quad(r0, r1, r2, r3, out Vector512<float> u12, out Vector512<float> u13, out Vector512<float> u14, out Vector512<float> u15);
+
+        // Stages 3 and 4: column 4L + c gathers lane L of u[c], u[4 + c], u[8 + c], u[12 + c].
+        Columns(u0, u4, u8, u12, destination, lanes);
+        Columns(u1, u5, u9, u13, destination + lanes, lanes);
+        Columns(u2, u6, u10, u14, destination + 2 * lanes, lanes);
+        Columns(u3, u7, u11, u15, destination + 3 * lanes, lanes);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Quad(Vector512<float> r0, Vector512<float> r1, Vector512<float> r2, Vector512<float> r3,
+        out Vector512<float> c0, out Vector512<float> c1, out Vector512<float> c2, out Vector512<float> c3)
+    {
+        Vector512<double> t0 = Avx512F.UnpackLow(r0, r1).AsDouble(), t1 = Avx512F.UnpackHigh(r0, r1).AsDouble();
+        Vector512<double> t2 = Avx512F.UnpackLow(r2, r3).AsDouble(), t3 = Avx512F.UnpackHigh(r2, r3).AsDouble();
+        c0 = Avx512F.UnpackLow(t0, t2).AsSingle();
+        c1 = Avx512F.UnpackHigh(t0, t2).AsSingle();
+        c2 = Avx512F.UnpackLow(t1, t3).AsSingle();
+        c3 = Avx512F.UnpackHigh(t1, t3).AsSingle();
+    }
+
+    /// <summary>Writes columns c, 4 + c, 8 + c, 12 + c (destination points at column c; columns <paramref name="lanes"/> apart).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Columns(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, float* destination, int lanes)
+    {
+        const byte even = 0b10_00_10_00, odd = 0b11_01_11_01;
+        Vector512<float> v = Avx512F.Shuffle4x128(a, b, even), w = Avx512F.Shuffle4x128(a, b, odd);
+        Vector512<float> v2 = Avx512F.Shuffle4x128(c, d, even), w2 = Avx512F.Shuffle4x128(c, d, odd);
+        Avx512F.Shuffle4x128(v, v2, even).Store(destination);
+        Avx512F.Shuffle4x128(w, w2, even).Store(destination + 4 * lanes);
+        Avx512F.Shuffle4x128(v, v2, odd).Store(destination + 8 * lanes);
+        Avx512F.Shuffle4x128(w, w2, odd).Store(destination + 12 * lanes);
+    }
+}

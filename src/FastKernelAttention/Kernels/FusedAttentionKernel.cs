@@ -358,23 +358,43 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>Packs <paramref name="rows"/> query rows (<paramref name="queryStride"/> apart) transposed into the block,
-    /// lane i ← row i, each element fl(q·scale) as <see cref="PackScaledQuery"/>. Runs of four columns across all rows, so
-    /// that the stores of one run land on the 4 × lanes elements of four packed rows (16 cache lines for 64 float lanes)
-    /// instead of sweeping the whole block for every query row: at d = 128 the block is 32 KiB, all of Zen 4's L1.</summary>
+    /// lane i ← row i, each element fl(q·scale) as <see cref="PackScaledQuery"/>. On the AVX-512 float path whole 16 × 16
+    /// squares go through registers (<see cref="QuerySquares.PackScaledSquare"/>); the rest in runs of four columns across
+    /// the rows, so that the stores of one run land on the 4 × lanes elements of four packed rows (16 cache lines for 64
+    /// float lanes) instead of sweeping the whole block for every query row (at d = 128 the block is 32 KiB, all of L1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackScaledQueries(T* queries, nint queryStride, int rows, int d, double scale, T* destination, int lanes)
     {
-        int k = 0;
+        int squareRows = 0, squareColumns = 0;
+        if (FusedExp)
+        {
+            squareRows = rows & ~15;
+            squareColumns = squareRows > 0 ? d & ~15 : 0;
+            for (int row = 0; row < squareRows; row += 16)
+            {
+                for (int k = 0; k < squareColumns; k += 16)
+                    QuerySquares.PackScaledSquare((float*)queries + row * queryStride + k, queryStride, scale, (float*)destination + (nint)k * lanes + row, lanes);
+            }
+        }
+        PackScaledRuns(queries, queryStride, 0, squareRows, squareColumns, d, scale, destination, lanes);
+        PackScaledRuns(queries, queryStride, squareRows, rows, 0, d, scale, destination, lanes);
+    }
+
+    /// <summary>Rows [firstRow, endRow) and columns [firstColumn, d) of <see cref="PackScaledQueries"/>, four columns at a time.</summary>
+    private static void PackScaledRuns(T* queries, nint queryStride, int firstRow, int endRow, int firstColumn, int d, double scale, T* destination, int lanes)
+    {
+        if (firstRow >= endRow) return;
+        int k = firstColumn;
         if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated)
         {
             Vector256<double> scaleVector = Vector256.Create(scale);
             float* output = (float*)destination;
-            // In bounds: k + 4 <= d elements of each of the rows query rows, and packed elements (k … k + 3)·lanes + lane.
+            // In bounds: k + 4 <= d elements of each query row in [firstRow, endRow), and packed elements (k … k + 3)·lanes + lane.
             for (; k + 4 <= d; k += 4)
             {
-                float* row = (float*)queries + k;
+                float* row = (float*)queries + firstRow * queryStride + k;
                 float* column = output + (nint)k * lanes;
-                for (int lane = 0; lane < rows; lane++, row += queryStride)
+                for (int lane = firstRow; lane < endRow; lane++, row += queryStride)
                 {
                     Vector256<double> product = Vector256.WidenLower(Vector128.Load(row).ToVector256Unsafe()) * scaleVector;
                     Vector128<float> rounded = Vector256.Narrow(product, product).GetLower();
@@ -387,7 +407,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         }
         for (; k < d; k++)
         {
-            for (int lane = 0; lane < rows; lane++)
+            for (int lane = firstRow; lane < endRow; lane++)
                 destination[(nint)k * lanes + lane] = T.CreateTruncating(double.CreateTruncating(queries[lane * queryStride + k]) * scale);
         }
     }
