@@ -153,3 +153,46 @@ internal static unsafe class QuerySquares
         Avx512F.Shuffle4x128(w, w2, odd).Store(destination + 12 * lanes);
     }
 }
+
+/// <summary>The AVX-512 float block's chunk merge (64 lanes): the row state's columns updated with the merge factors held in
+/// registers for the whole block (eight registers each of e^(m_row − M), e^(m_chunk − M) and the keep mask), instead of
+/// reloading them per column, and the float accumulator emptied in the same pass.</summary>
+internal static unsafe class ChunkMerge
+{
+    /// <summary>For every column c and lane: a ← keep ? a : old·a + new·acc (a separate multiply and add, as the scalar
+    /// merge), then acc ← 0. <paramref name="rowA"/> and <paramref name="accumulator"/> are dv × 64, the factors 64 each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void MergeColumns64(double* rowA, float* accumulator, int dv, double* oldFactors, double* newFactors, long* keep)
+    {
+        Vector512<double> o0 = Vector512.Load(oldFactors), o1 = Vector512.Load(oldFactors + 8), o2 = Vector512.Load(oldFactors + 16), o3 = Vector512.Load(oldFactors + 24);
+        Vector512<double> o4 = Vector512.Load(oldFactors + 32), o5 = Vector512.Load(oldFactors + 40), o6 = Vector512.Load(oldFactors + 48), o7 = Vector512.Load(oldFactors + 56);
+        Vector512<double> n0 = Vector512.Load(newFactors), n1 = Vector512.Load(newFactors + 8), n2 = Vector512.Load(newFactors + 16), n3 = Vector512.Load(newFactors + 24);
+        Vector512<double> n4 = Vector512.Load(newFactors + 32), n5 = Vector512.Load(newFactors + 40), n6 = Vector512.Load(newFactors + 48), n7 = Vector512.Load(newFactors + 56);
+        Vector512<double> k0 = Vector512.Load(keep).AsDouble(), k1 = Vector512.Load(keep + 8).AsDouble(), k2 = Vector512.Load(keep + 16).AsDouble(), k3 = Vector512.Load(keep + 24).AsDouble();
+        Vector512<double> k4 = Vector512.Load(keep + 32).AsDouble(), k5 = Vector512.Load(keep + 40).AsDouble(), k6 = Vector512.Load(keep + 48).AsDouble(), k7 = Vector512.Load(keep + 56).AsDouble();
+        for (int c = 0; c < dv; c++, rowA += 64, accumulator += 64)
+        {
+            Lanes(rowA, accumulator, o0, n0, k0);
+            Lanes(rowA + 8, accumulator + 8, o1, n1, k1);
+            Lanes(rowA + 16, accumulator + 16, o2, n2, k2);
+            Lanes(rowA + 24, accumulator + 24, o3, n3, k3);
+            Lanes(rowA + 32, accumulator + 32, o4, n4, k4);
+            Lanes(rowA + 40, accumulator + 40, o5, n5, k5);
+            Lanes(rowA + 48, accumulator + 48, o6, n6, k6);
+            Lanes(rowA + 56, accumulator + 56, o7, n7, k7);
+            Vector512<float>.Zero.Store(accumulator);
+            Vector512<float>.Zero.Store(accumulator + 16);
+            Vector512<float>.Zero.Store(accumulator + 32);
+            Vector512<float>.Zero.Store(accumulator + 48);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Lanes(double* a, float* accumulator, Vector512<double> oldFactor, Vector512<double> newFactor, Vector512<double> keep)
+    {
+        Vector512<double> old = Vector512.Load(a);
+        Vector512<double> x = Avx512F.ConvertToVector512Double(Vector256.Load(accumulator));
+        Vector512.ConditionalSelect(keep, old, oldFactor * old + newFactor * x).Store(a);
+    }
+}
+

@@ -1043,6 +1043,13 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             keep[lane] = 0;
         }
 
+        if (FusedExp && lanes == 64)
+        {
+            ChunkMerge.MergeColumns64(rowA, (float*)accumulator, dv, oldFactors, newFactors, keep);
+            new Span<T>(runningMax, lanes).Fill(T.NegativeInfinity);
+            new Span<T>(runningSum, lanes).Clear();
+            return;
+        }
         for (int c = 0; c < dv; c++)
         {
             double* a = rowA + (nint)c * lanes;
