@@ -12,6 +12,7 @@ namespace FastKernelAttention.Benchmarks;
 /// <c>-- --workloads [--threads N] [--save] [--only W1,W4] [--no-reference]</c>: issue 5's workloads W1–W7 against ONNX Runtime
 /// (minutes; --save writes bench/results/&lt;cpu&gt;/summary.json, &lt;date&gt;-workloads.md and workloads.png).
 /// <c>-- --chart [path/summary.json]</c>: redraws workloads.png from a saved summary without measuring.
+/// <c>-- --decode-patterns</c>: one core's read rate of W4's K and V in the orders a decode kernel can use (<see cref="DecodePatterns"/>).
 /// </summary>
 public static class Program
 {
@@ -23,6 +24,7 @@ public static class Program
             BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest);
             return 0;
         }
+        if (Array.IndexOf(args, "--decode-patterns") >= 0) return DecodePatterns.Run();
         int chart = Array.IndexOf(args, "--chart");
         if (chart >= 0)
             return Workloads.WorkloadChart.Run(chart + 1 < args.Length && !args[chart + 1].StartsWith("--", StringComparison.Ordinal) ? args[chart + 1] : null);
