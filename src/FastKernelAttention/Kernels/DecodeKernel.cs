@@ -133,6 +133,7 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
             keyEnds[r] = Math.Min(visible, splitEnd);
         }
         int keyEndMax = keyEnds[rows - 1];
+        T* maxLanes = stackalloc T[TOps.Count];
 
         for (int hl = 0; hl < heads; hl++)
         {
@@ -171,7 +172,9 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
             if (direct) TileScores<TrueFlag>(in p, in kv, firstHead, heads, rows, keyEnds, tileStart, tileKeys, queries, scores);
             else TileScores<FalseFlag>(in p, in kv, firstHead, heads, rows, keyEnds, tileStart, tileKeys, queries, scores);
 
-            // Online-softmax step per pair (MATH §4), with the row kernel's scalar logit finishing.
+            // Online-softmax step per pair (MATH §4), with the row kernel's scalar logit finishing; plain dot logits (no
+            // bias, clamp or excluded diagonal) only need the max, taken a register at a time.
+            bool plain = !gaussian && p.KeyBias == null && !p.ExcludeDiagonal;
             for (int hl = 0; hl < heads; hl++)
             {
                 T* keyBias = p.KeyBias != null ? p.KeyBias + (nint)((firstHead + hl) / group) * n : null;
@@ -184,7 +187,8 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                     T* s = scores + (nint)pair * KeyTile;
                     T bound = bounds[pair];
                     T tileMax = T.NegativeInfinity;
-                    for (int j = 0; j < pairKeys; j++)
+                    bool finite = plain && PlainTileMax(s, pairKeys, maxLanes, out tileMax);
+                    for (int j = 0; j < pairKeys && !finite; j++)
                     {
                         T x = s[j];
                         if (direct) x *= negativeHalf;
@@ -197,10 +201,12 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                     T oldMax = runningMax[pair];
                     T newMax = T.IsNaN(tileMax) || tileMax > oldMax ? tileMax : oldMax;
                     T shift = T.IsNegativeInfinity(newMax) ? T.Zero : newMax;
-                    T alpha = VectorExp.Exp2<T, T, ScalarOps<T>>(oldMax - shift);
+                    // The max stays (finite): α = 2⁰ = 1 exactly, and the rescale is skipped.
+                    bool same = newMax == oldMax && !T.IsNegativeInfinity(oldMax);
+                    T alpha = same ? T.One : VectorExp.Exp2<T, T, ScalarOps<T>>(oldMax - shift);
                     runningSum[pair] = alpha * runningSum[pair] + FusedAttentionKernel<T, TVec, TOps>.ExpInPlace(s, pairKeys, shift);
                     runningMax[pair] = newMax;
-                    Scale(accumulators + (nint)pair * dv, dv, alpha);
+                    if (!same) Scale(accumulators + (nint)pair * dv, dv, alpha);
                 }
             }
 
@@ -239,6 +245,33 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                 new ReadOnlySpan<double>(rowA + (nint)pair * dv, dv).CopyTo(new Span<double>(slot + 3, dv));
             }
         }
+    }
+
+    /// <summary>The max of s[0, count) a register at a time, when every element is finite (then the order does not matter);
+    /// false (and the caller's scalar loop decides) when one is NaN or ±∞. <paramref name="lanes"/>: TOps.Count elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool PlainTileMax(T* s, int count, T* lanes, out T max)
+    {
+        int w = TOps.Count;
+        max = T.NegativeInfinity;
+        if (count < w) return false;
+        TVec m = TOps.Load(s), check = TOps.Zero;
+        int j = 0;
+        for (; j + w <= count; j += w)
+        {
+            TVec x = TOps.Load(s + j);
+            m = TOps.Max(m, x);
+            check = TOps.Add(check, TOps.Multiply(x, TOps.Zero)); // 0 unless an element is NaN or ±∞
+        }
+        for (; j < count; j++)
+        {
+            if (!T.IsFinite(s[j])) return false;
+            max = s[j] > max ? s[j] : max;
+        }
+        if (TOps.HorizontalSum(check) != T.Zero) return false;
+        TOps.Store(m, lanes);
+        for (int lane = 0; lane < w; lane++) max = lanes[lane] > max ? lanes[lane] : max;
+        return true;
     }
 
     /// <summary>Merges the split states of (head, row) in split order into the first (MATH §4 merge, in double) and finalises.</summary>
