@@ -255,13 +255,14 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         int w = TOps.Count;
         max = T.NegativeInfinity;
         if (count < w) return false;
-        TVec m = TOps.Load(s), check = TOps.Zero;
-        int j = 0;
+        TVec m = TOps.Load(s);
+        TVec check = TOps.Multiply(m, TOps.Zero); // 0 unless an element is NaN or ±∞
+        int j = w;
         for (; j + w <= count; j += w)
         {
             TVec x = TOps.Load(s + j);
             m = TOps.Max(m, x);
-            check = TOps.Add(check, TOps.Multiply(x, TOps.Zero)); // 0 unless an element is NaN or ±∞
+            check = TOps.Add(check, TOps.Multiply(x, TOps.Zero));
         }
         for (; j < count; j++)
         {

@@ -1045,11 +1045,21 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
         if (FusedExp && lanes == 64)
         {
+            // The factors in registers for all columns; the accumulator is emptied in the same pass.
             ChunkMerge.MergeColumns64(rowA, (float*)accumulator, dv, oldFactors, newFactors, keep);
-            new Span<T>(runningMax, lanes).Fill(T.NegativeInfinity);
-            new Span<T>(runningSum, lanes).Clear();
-            return;
         }
+        else
+        {
+            MergeColumns(lanes, dv, accumulator, rowA, oldFactors, newFactors, keep);
+            new Span<T>(accumulator, lanes * dv).Clear();
+        }
+        new Span<T>(runningMax, lanes).Fill(T.NegativeInfinity);
+        new Span<T>(runningSum, lanes).Clear();
+    }
+
+    /// <summary>a ← keep ? a : old·a + new·acc for every column and lane (<see cref="MergeBlockChunk"/>).</summary>
+    private static void MergeColumns(int lanes, int dv, T* accumulator, double* rowA, double* oldFactors, double* newFactors, long* keep)
+    {
         for (int c = 0; c < dv; c++)
         {
             double* a = rowA + (nint)c * lanes;
@@ -1080,9 +1090,6 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                     a[lane] = oldFactors[lane] * a[lane] + newFactors[lane] * double.CreateTruncating(acc[lane]);
             }
         }
-        new Span<T>(runningMax, lanes).Fill(T.NegativeInfinity);
-        new Span<T>(runningSum, lanes).Clear();
-        new Span<T>(accumulator, lanes * dv).Clear();
     }
 
     /// <summary>The merge factors of lanes <paramref name="lane"/> … +3 (<see cref="MergeBlockChunk"/>): a lane with an empty
