@@ -94,6 +94,8 @@ public class HalfPrecisionKeyValueTests
         (3, 700, 9, 5, 70, 1),
         (8, 1100, 33, 31, 4, 2),
         (9, 600, 16, 16, 2, 2),      // two row blocks
+        (2, 600, 96, 48, 4, 2),      // d and dv with a 32-column step after the 64-column ones
+        (1, 300, 48, 80, 32, 32),    // W4's layout at a smaller size
         (20, 300, 24, 8, 4, 1),      // m > 16: no key splits
         (6, 4, 5, 5, 2, 2),          // m > n
     };
