@@ -9,16 +9,32 @@ namespace FastKernelAttention.Benchmarks;
 
 /// <summary>
 /// <c>--decode-patterns</c>: how fast one core reads W4's K and V (token-major, 8192 × 32 heads × 128 floats each) in the
-/// orders a decode kernel can use, without arithmetic, in turns with our W4 call on the same arrays (medians of 8 rounds):
-/// the sequential probe; K then V in 64-key tiles (our kernel's order); 16-key groups read head by head, each head's
-/// 512-byte stretch of the 16 rows (the order of a keys-as-lanes kernel, whose 16 logits come out as one register), with
-/// the stretches two steps ahead requested into L2; and the same groups with the next phase's rows requested in address
-/// order (V of this group while K is read, K of the next while V is read).
+/// orders a decode kernel can use, with and without its arithmetic, in turns with our W4 call on the same arrays (medians
+/// of 8 rounds). The models do a decode kernel's loads, FMAs and horizontal sums on the same arrays (their results are
+/// discarded); "state" is the per-head query (logit phase) and accumulator (value phase) such a kernel keeps in L1/L2:
+/// 32 heads × 128 floats = 16 KiB each for W4, or 4 KiB when a model aliases the heads to show what the size costs.
 /// </summary>
 public static unsafe class DecodePatterns
 {
     private const int Heads = 32, HeadDim = 128, Keys = 8192, Group = 16;
     private const long RowFloats = Heads * HeadDim;
+
+    private static readonly string[] Names =
+    {
+        "sequential sum (K, then V)",
+        "K then V in 64-key tiles, whole rows, no arithmetic",
+        "our kernel's reads alone: 4 rows by head slice, next 4 rows prefetched",
+        "1 row at a time, no prefetch, no arithmetic",
+        "model of our kernel: Dot4 + MultiplyAdd4 by head slice, next 4 rows prefetched",
+        "the same without software prefetch",
+        "the same (prefetched) with a 4 KiB state",
+        "1 row at a time: per-head dot + value FMAs, no prefetch",
+        "the same with a 4 KiB state",
+        "K of tile t+1 with V of tile t: Dot4 + MultiplyAdd4, next 4 rows of each prefetched",
+        "8-head (4 KiB) stretches of each row per tile, 1-row arithmetic, 2 rows ahead",
+        "16-key groups head by head (keys as lanes), no arithmetic, 2 steps ahead",
+        "our W4 call (Attention.ForwardMultiHead)",
+    };
 
     public static int Run()
     {
@@ -31,30 +47,31 @@ public static unsafe class DecodePatterns
             for (long i = 0; i < a.LongLength; i++) a[i] = (float)(random.NextDouble() * 2 - 1);
         var options = new AttentionOptions { MaxDegreeOfParallelism = 1 };
         double bytes = 2.0 * key.LongLength * sizeof(float);
+        const int Small = 1024; // a 4 KiB state
 
-        string[] names =
-        {
-            "sequential sum (K, then V)",
-            "K then V in 64-key tiles (our decode order)",
-            "16-key groups, head by head (keys as lanes), 2 steps ahead",
-            "16-key groups, next phase's rows requested in address order",
-            "our W4 call (Attention.ForwardMultiHead)",
-        };
-        var rates = new List<double>[names.Length];
-        for (int i = 0; i < names.Length; i++) rates[i] = new List<double>();
+        var rates = new List<double>[Names.Length];
+        for (int i = 0; i < Names.Length; i++) rates[i] = new List<double>();
         fixed (float* k = key, v = value)
         {
             for (int round = 0; round < 10; round++)
             {
-                for (int pattern = 0; pattern < names.Length; pattern++)
+                for (int pattern = 0; pattern < Names.Length; pattern++)
                 {
                     var watch = Stopwatch.StartNew();
                     float sink = pattern switch
                     {
                         0 => Sum(k, key.LongLength) + Sum(v, value.LongLength),
                         1 => Tiles(k, v),
-                        2 => Slices(k, v, phased: false),
-                        3 => Slices(k, v, phased: true),
+                        2 => Ordered(k, v, 4, 4),
+                        3 => Ordered(k, v, 1, 0),
+                        4 => Compute4(k, v, query, output, (int)RowFloats, true),
+                        5 => Compute4(k, v, query, output, (int)RowFloats, false),
+                        6 => Compute4(k, v, query, output, Small, true),
+                        7 => Compute(k, v, query, output, (int)RowFloats),
+                        8 => Compute(k, v, query, output, Small),
+                        9 => PipedCompute4(k, v, query, output, 4),
+                        10 => Stretches(k, v, query, output, 8, 2),
+                        11 => Slices(k, v),
                         _ => Call(query, key, value, output, options),
                     };
                     double seconds = watch.Elapsed.TotalSeconds;
@@ -68,8 +85,8 @@ public static unsafe class DecodePatterns
         Console.WriteLine("| order | GB/s | of the sequential sum |");
         Console.WriteLine("|---|---:|---:|");
         double sequential = Median(rates[0]);
-        for (int i = 0; i < names.Length; i++)
-            Console.WriteLine($"| {names[i]} | {Median(rates[i]):F1} | {Median(rates[i]) / sequential:P0} |");
+        for (int i = 0; i < Names.Length; i++)
+            Console.WriteLine($"| {Names[i]} | {Median(rates[i]):F1} | {Median(rates[i]) / sequential:P0} |");
         return 0;
     }
 
@@ -110,10 +127,230 @@ public static unsafe class DecodePatterns
         return total;
     }
 
-    private static float Slices(float* k, float* v, bool phased)
+    /// <summary>rowsPerStep rows read head slice by head slice (K then V per 64-key tile), no arithmetic; with ahead &gt; 0,
+    /// the slices of the rowsPerStep rows <paramref name="ahead"/> on in the K-then-V sequence are prefetched (as our kernel).</summary>
+    private static float Ordered(float* k, float* v, int rowsPerStep, int ahead)
     {
         Vector512<float> sum = default;
-        long groupLines = Group * RowFloats * sizeof(float) / 64;
+        for (long tile = 0; tile < Keys; tile += 64)
+        {
+            for (int phase = 0; phase < 2; phase++)
+            {
+                float* rows = (phase == 0 ? k : v) + tile * RowFloats;
+                for (int j = 0; j < 64; j += rowsPerStep)
+                {
+                    for (int head = 0; head < Heads; head++)
+                    {
+                        for (int a = 0; ahead > 0 && a < rowsPerStep; a++)
+                            PrefetchSlice(AheadRow(k, v, tile, phase, j + ahead + a), head);
+                        for (int r = 0; r < rowsPerStep; r++)
+                        {
+                            float* stretch = rows + (j + r) * RowFloats + head * HeadDim;
+                            for (int c = 0; c < HeadDim; c += 16) sum += Vector512.Load(stretch + c);
+                        }
+                    }
+                }
+            }
+        }
+        return Vector512.Sum(sum);
+    }
+
+    /// <summary>Row <paramref name="index"/> (0 … 127) of tile <paramref name="tile"/>'s phase sequence: this phase's rows, then
+    /// the next phase's (V of this tile after K; K of the next tile after V); null past the keys.</summary>
+    private static float* AheadRow(float* k, float* v, long tile, int phase, int index)
+    {
+        if (index < 64) return (phase == 0 ? k : v) + (tile + index) * RowFloats;
+        if (phase == 0) return v + (tile + index - 64) * RowFloats;
+        return tile + index < Keys ? k + (tile + index) * RowFloats : null;
+    }
+
+    /// <summary>Requests head <paramref name="head"/>'s 512-byte slice of a row into L2 (no-op for null or without SSE).</summary>
+    private static void PrefetchSlice(float* row, int head)
+    {
+        if (row == null || !Sse.IsSupported) return;
+        byte* b = (byte*)(row + head * HeadDim);
+        for (int line = 0; line < HeadDim * sizeof(float); line += 64) Sse.Prefetch1(b + line);
+    }
+
+    /// <summary>One row at a time: per head a dot product (four partial sums, a horizontal sum) over the K rows of a tile,
+    /// then p·v into the head's accumulator over its V rows; no software prefetch. stateFloats: the query and accumulator
+    /// floats the heads use (RowFloats, or fewer: heads aliased).</summary>
+    private static float Compute(float* k, float* v, float[] queryArray, float[] accArray, int stateFloats)
+    {
+        float* scores = stackalloc float[Heads * 64];
+        fixed (float* q = queryArray, acc = accArray)
+        {
+            for (long tile = 0; tile < Keys; tile += 64)
+            {
+                for (int j = 0; j < 64; j++)
+                    for (int head = 0; head < Heads; head++)
+                        scores[head * 64 + j] = Dot1(k + (tile + j) * RowFloats + head * HeadDim, q + head * HeadDim % stateFloats);
+                for (int j = 0; j < 64; j++)
+                    for (int head = 0; head < Heads; head++)
+                        MultiplyAdd1(v + (tile + j) * RowFloats + head * HeadDim, scores[head * 64 + j], acc + head * HeadDim % stateFloats);
+            }
+            return acc[0];
+        }
+    }
+
+    /// <summary>Our kernel's arithmetic order: per 4-key step and head, four keys' dots sharing the query loads (logit
+    /// phase), then four value rows into the accumulator (value phase), with the next four rows' slices prefetched.</summary>
+    private static float Compute4(float* k, float* v, float[] queryArray, float[] accArray, int stateFloats, bool prefetch)
+    {
+        float* scores = stackalloc float[Heads * 64];
+        fixed (float* q = queryArray, acc = accArray)
+        {
+            for (long tile = 0; tile < Keys; tile += 64)
+            {
+                for (int phase = 0; phase < 2; phase++)
+                {
+                    float* rows = (phase == 0 ? k : v) + tile * RowFloats;
+                    for (int j = 0; j < 64; j += 4)
+                    {
+                        for (int head = 0; head < Heads; head++)
+                        {
+                            for (int a = 4; prefetch && a < 8; a++) PrefetchSlice(AheadRow(k, v, tile, phase, j + a), head);
+                            float* r0 = rows + j * RowFloats + head * HeadDim;
+                            if (phase == 0) Dot4(r0, q + head * HeadDim % stateFloats, scores + head * 64 + j);
+                            else MultiplyAdd4(r0, scores + head * 64 + j, acc + head * HeadDim % stateFloats);
+                        }
+                    }
+                }
+            }
+            return acc[0];
+        }
+    }
+
+    /// <summary>Software-pipelined: each 4-key step does the logits of tile t + 1 and the values of tile t, head by head,
+    /// so K and V stream together; the next four rows of each are prefetched.</summary>
+    private static float PipedCompute4(float* k, float* v, float[] queryArray, float[] accArray, int ahead)
+    {
+        float* scores = stackalloc float[2 * Heads * 64];
+        fixed (float* q = queryArray, acc = accArray)
+        {
+            for (long tile = -64; tile < Keys; tile += 64)
+            {
+                float* kRows = tile + 64 < Keys ? k + (tile + 64) * RowFloats : null;
+                float* vRows = tile >= 0 ? v + tile * RowFloats : null;
+                float* kScores = scores + ((tile + 64) / 64 % 2) * Heads * 64;
+                float* vScores = scores + ((tile + 128) / 64 % 2) * Heads * 64;
+                for (int j = 0; j < 64; j += 4)
+                {
+                    for (int head = 0; head < Heads; head++)
+                    {
+                        for (int a = ahead; a < ahead + 4; a++)
+                        {
+                            long kIndex = tile + 64 + j + a, vIndex = tile + j + a;
+                            PrefetchSlice(kIndex < Keys ? k + kIndex * RowFloats : null, head);
+                            PrefetchSlice(vIndex >= 0 && vIndex < Keys ? v + vIndex * RowFloats : null, head);
+                        }
+                        if (kRows != null) Dot4(kRows + j * RowFloats + head * HeadDim, q + head * HeadDim, kScores + head * 64 + j);
+                        if (vRows != null) MultiplyAdd4(vRows + j * RowFloats + head * HeadDim, vScores + head * 64 + j, acc + head * HeadDim);
+                    }
+                }
+            }
+            return acc[0];
+        }
+    }
+
+    /// <summary>Per tile, the heads in groups of <paramref name="groupHeads"/> (a small state): each group's stretch of the
+    /// 64 K rows, then of the 64 V rows, with the stretch <paramref name="ahead"/> rows on prefetched (the next phase's
+    /// stretch past the end).</summary>
+    private static float Stretches(float* k, float* v, float[] queryArray, float[] accArray, int groupHeads, int ahead)
+    {
+        float* scores = stackalloc float[Heads * 64];
+        fixed (float* q = queryArray, acc = accArray)
+        {
+            for (long tile = 0; tile < Keys; tile += 64)
+            {
+                for (int first = 0; first < Heads; first += groupHeads)
+                {
+                    for (int phase = 0; phase < 2; phase++)
+                    {
+                        for (int j = 0; j < 64; j++)
+                        {
+                            int index = j + ahead;
+                            float* aheadRow = index < 64 ? (phase == 0 ? k : v) + (tile + index) * RowFloats
+                                : phase == 0 ? v + (tile + index - 64) * RowFloats
+                                : first + groupHeads < Heads ? k + (tile + index - 64) * RowFloats
+                                : tile + index < Keys ? k + (tile + index) * RowFloats : null;
+                            int aheadFirst = index >= 64 && phase == 1 ? (first + groupHeads) % Heads : first;
+                            for (int h = 0; h < groupHeads; h++) PrefetchSlice(aheadRow, aheadFirst + h);
+                            for (int head = first; head < first + groupHeads; head++)
+                            {
+                                if (phase == 0) scores[head * 64 + j] = Dot1(k + (tile + j) * RowFloats + head * HeadDim, q + head * HeadDim);
+                                else MultiplyAdd1(v + (tile + j) * RowFloats + head * HeadDim, scores[head * 64 + j], acc + head * HeadDim);
+                            }
+                        }
+                    }
+                }
+            }
+            return acc[0];
+        }
+    }
+
+    /// <summary>A 128-element dot product with four partial sums (scaled down so the models' numbers stay small).</summary>
+    private static float Dot1(float* x, float* q)
+    {
+        Vector512<float> a0 = Vector512.Load(x) * Vector512.Load(q);
+        Vector512<float> a1 = Vector512.Load(x + 16) * Vector512.Load(q + 16);
+        Vector512<float> a2 = Vector512.Load(x + 32) * Vector512.Load(q + 32);
+        Vector512<float> a3 = Vector512.Load(x + 48) * Vector512.Load(q + 48);
+        a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 64), Vector512.Load(q + 64), a0);
+        a1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 80), Vector512.Load(q + 80), a1);
+        a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 96), Vector512.Load(q + 96), a2);
+        a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 112), Vector512.Load(q + 112), a3);
+        return Vector512.Sum((a0 + a1) + (a2 + a3)) * 1e-30f;
+    }
+
+    /// <summary>acc += p·x over 128 elements.</summary>
+    private static void MultiplyAdd1(float* x, float p, float* acc)
+    {
+        Vector512<float> b = Vector512.Create(p);
+        for (int c = 0; c < HeadDim; c += 16) Vector512.Store(Vector512.FusedMultiplyAdd(Vector512.Load(x + c), b, Vector512.Load(acc + c)), acc + c);
+    }
+
+    /// <summary>Four consecutive rows' dot products with one query (its loads shared), into scores[0..3].</summary>
+    private static void Dot4(float* r0, float* q, float* scores)
+    {
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        Vector512<float> t0 = default, t1 = default, t2 = default, t3 = default;
+        for (int c = 0; c < HeadDim; c += 32)
+        {
+            Vector512<float> qa = Vector512.Load(q + c), qb = Vector512.Load(q + c + 16);
+            s0 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + c), qa, s0);
+            s1 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + RowFloats + c), qa, s1);
+            s2 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + 2 * RowFloats + c), qa, s2);
+            s3 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + 3 * RowFloats + c), qa, s3);
+            t0 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + c + 16), qb, t0);
+            t1 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + RowFloats + c + 16), qb, t1);
+            t2 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + 2 * RowFloats + c + 16), qb, t2);
+            t3 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + 3 * RowFloats + c + 16), qb, t3);
+        }
+        scores[0] = Vector512.Sum(s0 + t0) * 1e-30f;
+        scores[1] = Vector512.Sum(s1 + t1) * 1e-30f;
+        scores[2] = Vector512.Sum(s2 + t2) * 1e-30f;
+        scores[3] = Vector512.Sum(s3 + t3) * 1e-30f;
+    }
+
+    /// <summary>acc += Σ p_r·row_r over four consecutive rows, the accumulator in registers across them.</summary>
+    private static void MultiplyAdd4(float* r0, float* p, float* acc)
+    {
+        Vector512<float> p0 = Vector512.Create(p[0]), p1 = Vector512.Create(p[1]), p2 = Vector512.Create(p[2]), p3 = Vector512.Create(p[3]);
+        for (int c = 0; c < HeadDim; c += 16)
+        {
+            Vector512<float> x = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + c), p0, Vector512.Load(acc + c));
+            x = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + RowFloats + c), p1, x);
+            x = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + 2 * RowFloats + c), p2, x);
+            Vector512.Store(Vector512.FusedMultiplyAdd(Vector512.Load(r0 + 3 * RowFloats + c), p3, x), acc + c);
+        }
+    }
+
+    /// <summary>16-key groups read head by head (each head's 512-byte stretch of the 16 rows: a keys-as-lanes kernel's
+    /// order), K then V per group, the stretches two steps ahead prefetched.</summary>
+    private static float Slices(float* k, float* v)
+    {
+        Vector512<float> sum = default;
         for (long group = 0; group < Keys; group += Group)
         {
             for (int phase = 0; phase < 2; phase++)
@@ -121,13 +358,7 @@ public static unsafe class DecodePatterns
                 float* rows = phase == 0 ? k : v;
                 for (int head = 0; head < Heads; head++)
                 {
-                    if (phased && Sse.IsSupported)
-                    {
-                        byte* ahead = phase == 0 ? (byte*)(v + group * RowFloats) : group + Group < Keys ? (byte*)(k + (group + Group) * RowFloats) : null;
-                        if (ahead != null)
-                            for (long line = groupLines * head / Heads, end = groupLines * (head + 1) / Heads; line < end; line++) Sse.Prefetch1(ahead + line * 64);
-                    }
-                    else if (!phased && Sse.IsSupported)
+                    if (Sse.IsSupported)
                     {
                         int aheadHead = head + 2;
                         long aheadGroup = group;
