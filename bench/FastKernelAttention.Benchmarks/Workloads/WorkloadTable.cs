@@ -38,6 +38,10 @@ public static class WorkloadTable
     /// sampled in turns with ours and ONNX Runtime on one thread.</summary>
     private static readonly Dictionary<Workload, double> InTurnBandwidth = new();
 
+    /// <summary>16-bit K/V workloads: milliseconds of our float32 call on the widened values, sampled in turns with the
+    /// 16-bit call on one thread (so the speed-up of the 16-bit storage is a ratio within one set of turns).</summary>
+    private static readonly Dictionary<Workload, double> InTurnFloat32 = new();
+
     /// <param name="threads">N for the multi-threaded rows (1 runs single-threaded rows only).</param>
     /// <param name="save">Write summary.json and the markdown table under bench/results/&lt;cpu&gt;/.</param>
     /// <param name="only">Comma-separated workload id prefixes (e.g. "W1,W4"), or null for all.</param>
@@ -166,6 +170,15 @@ public static class WorkloadTable
                         differences.Add(MaxAbsDiff(plan.Output, ours));
                         calls.Add(session.Run);
                     }
+                    // 16-bit K/V on one thread: our float32 call on the widened values joins the turns.
+                    int float32 = -1;
+                    if (w.HalfPrecision && t == 1)
+                    {
+                        float32 = calls.Count;
+                        var o32 = new float[o.Length];
+                        calls.Add(() => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<float>(k, lk, hkv * d),
+                            new ReadOnlySpan2D<float>(v, lk, hkv * d), new Span2D<float>(o32, lq, h * d), h, hkv, options));
+                    }
                     // Decode on one thread: the read probe joins the turns (its buffer as large as K and V together).
                     int probe = -1;
                     if (w.Decode && t == 1 && probeBuffer != null)
@@ -175,6 +188,7 @@ public static class WorkloadTable
                     }
                     double[] medians = QuickTable.InterleavedMedians(calls, FastRuns, t);
                     if (probe >= 0) InTurnBandwidth[w] = w.KeyValueBytes / medians[probe] / 1e6;
+                    if (float32 >= 0) InTurnFloat32[w] = medians[float32];
                     results.Add(new Result(w, "fka", w.HalfPrecision ? $"Attention.ForwardMultiHead, K/V {w.KeyValueType}" : "Attention.ForwardMultiHead", t,
                         medians[0], FastRuns, null, QuickTable.Allocated(Fka)));
                     for (int i = 0; i < plans.Count; i++)
@@ -334,6 +348,20 @@ public static class WorkloadTable
             {
                 double probe = InTurnBandwidth[r.Workload];
                 text.AppendLine(c, $"| {r.Workload.Id} | {r.Gbps:F1} | {probe:F1} | {r.Gbps!.Value / probe * 100:F0}% |");
+            }
+            text.AppendLine();
+        }
+        var halves = results.Where(r => r.Impl == "fka" && r.Threads == 1 && InTurnFloat32.ContainsKey(r.Workload)).ToList();
+        if (halves.Count > 0)
+        {
+            text.AppendLine("16-bit K/V against our float32 call on the same (widened) values, taken in turns (one thread):");
+            text.AppendLine();
+            text.AppendLine("| workload | 16-bit ms | float32 ms (in turns) | speed-up (time) |");
+            text.AppendLine("|---|---:|---:|---:|");
+            foreach (Result r in halves)
+            {
+                double float32 = InTurnFloat32[r.Workload];
+                text.AppendLine(c, $"| {r.Workload.Id} | {r.Milliseconds:F3} | {float32:F3} | {float32 / r.Milliseconds:F2}× |");
             }
             text.AppendLine();
         }
