@@ -1,6 +1,8 @@
 using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using FastKernelAttention.Kernels.Isa;
 using FastKernelAttention.Numerics;
 
@@ -553,10 +555,15 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
             c0 = Term<TDirect>(q0, key2 + k, c0);
             e0 = Term<TDirect>(q0, key3 + k, e0);
         }
-        T t0 = TOps.HorizontalSum(TOps.Add(TOps.Add(a0, a1), TOps.Add(a2, a3)));
-        T t1 = TOps.HorizontalSum(TOps.Add(TOps.Add(b0, b1), TOps.Add(b2, b3)));
-        T t2 = TOps.HorizontalSum(TOps.Add(TOps.Add(c0, c1), TOps.Add(c2, c3)));
-        T t3 = TOps.HorizontalSum(TOps.Add(TOps.Add(e0, e1), TOps.Add(e2, e3)));
+        TVec s0 = TOps.Add(TOps.Add(a0, a1), TOps.Add(a2, a3)), s1 = TOps.Add(TOps.Add(b0, b1), TOps.Add(b2, b3));
+        TVec s2 = TOps.Add(TOps.Add(c0, c1), TOps.Add(c2, c3)), s3 = TOps.Add(TOps.Add(e0, e1), TOps.Add(e2, e3));
+        if (typeof(TVec) == typeof(Vector512<float>) && Avx512F.IsSupported && k == d)
+        {
+            HorizontalSum4((Vector512<float>)(object)s0, (Vector512<float>)(object)s1, (Vector512<float>)(object)s2,
+                (Vector512<float>)(object)s3).Store((float*)scores);
+            return;
+        }
+        T t0 = TOps.HorizontalSum(s0), t1 = TOps.HorizontalSum(s1), t2 = TOps.HorizontalSum(s2), t3 = TOps.HorizontalSum(s3);
         for (; k < d; k++)
         {
             T x0 = TFormat.LoadScalar(key0 + k), x1 = TFormat.LoadScalar(key1 + k), x2 = TFormat.LoadScalar(key2 + k), x3 = TFormat.LoadScalar(key3 + k);
@@ -571,6 +578,23 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         scores[1] = t1;
         scores[2] = t2;
         scores[3] = t3;
+    }
+
+    /// <summary>The four horizontal sums of <see cref="Avx512Ops{T}.HorizontalSum"/> at once, in its order per register
+    /// (lane i + lane i + 8, then i + i + 4, then (e₀ + e₂) + (e₁ + e₃)), so each result is bitwise the same: the registers'
+    /// halves are paired across registers by 128-bit shuffles, and the last steps run on four sums at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> HorizontalSum4(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3)
+    {
+        // 512 → 256: [x0 lower half, x1 lower half] + [x0 upper half, x1 upper half], the same for x2, x3.
+        Vector512<float> h01 = Avx512F.Shuffle4x128(x0, x1, 0x44) + Avx512F.Shuffle4x128(x0, x1, 0xEE);
+        Vector512<float> h23 = Avx512F.Shuffle4x128(x2, x3, 0x44) + Avx512F.Shuffle4x128(x2, x3, 0xEE);
+        // 256 → 128: 128-bit lane r of q holds register r's four partial sums e₀…e₃.
+        Vector512<float> q = Avx512F.Shuffle4x128(h01, h23, 0x88) + Avx512F.Shuffle4x128(h01, h23, 0xDD);
+        // (e₀ + e₂) and (e₁ + e₃) in elements 0 and 1 of each lane, then their sum in element 0.
+        Vector512<float> p = q + Avx512F.Permute4x32(q, 0x4E);
+        p += Avx512F.Permute4x32(p, 0xB1);
+        return Avx512F.PermuteVar16x32(p, Vector512.Create(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower().GetLower();
     }
 
     /// <summary>The row at index <paramref name="index"/> of the value sweep's read-ahead sequence: V rows of this tile, then
@@ -730,17 +754,17 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Prefetch(byte* address, int bytes)
     {
-        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        if (!Sse.IsSupported) return;
         int offset = 0;
         for (; offset + 256 <= bytes; offset += 256)
         {
-            System.Runtime.Intrinsics.X86.Sse.Prefetch1(address + offset);
-            System.Runtime.Intrinsics.X86.Sse.Prefetch1(address + offset + 64);
-            System.Runtime.Intrinsics.X86.Sse.Prefetch1(address + offset + 128);
-            System.Runtime.Intrinsics.X86.Sse.Prefetch1(address + offset + 192);
+            Sse.Prefetch1(address + offset);
+            Sse.Prefetch1(address + offset + 64);
+            Sse.Prefetch1(address + offset + 128);
+            Sse.Prefetch1(address + offset + 192);
         }
         for (; offset < bytes; offset += 64)
-            System.Runtime.Intrinsics.X86.Sse.Prefetch1(address + offset);
+            Sse.Prefetch1(address + offset);
     }
 
     /// <summary>acc ← α·acc (the row kernel's first step of its value update).</summary>
