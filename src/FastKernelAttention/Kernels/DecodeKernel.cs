@@ -559,7 +559,7 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         TVec s2 = TOps.Add(TOps.Add(c0, c1), TOps.Add(c2, c3)), s3 = TOps.Add(TOps.Add(e0, e1), TOps.Add(e2, e3));
         if (typeof(TVec) == typeof(Vector512<float>) && Avx512F.IsSupported && k == d)
         {
-            HorizontalSum4((Vector512<float>)(object)s0, (Vector512<float>)(object)s1, (Vector512<float>)(object)s2,
+            HorizontalSums.Four((Vector512<float>)(object)s0, (Vector512<float>)(object)s1, (Vector512<float>)(object)s2,
                 (Vector512<float>)(object)s3).Store((float*)scores);
             return;
         }
@@ -578,23 +578,6 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         scores[1] = t1;
         scores[2] = t2;
         scores[3] = t3;
-    }
-
-    /// <summary>The four horizontal sums of <see cref="Avx512Ops{T}.HorizontalSum"/> at once, in its order per register
-    /// (lane i + lane i + 8, then i + i + 4, then (e₀ + e₂) + (e₁ + e₃)), so each result is bitwise the same: the registers'
-    /// halves are paired across registers by 128-bit shuffles, and the last steps run on four sums at a time.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> HorizontalSum4(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3)
-    {
-        // 512 → 256: [x0 lower half, x1 lower half] + [x0 upper half, x1 upper half], the same for x2, x3.
-        Vector512<float> h01 = Avx512F.Shuffle4x128(x0, x1, 0x44) + Avx512F.Shuffle4x128(x0, x1, 0xEE);
-        Vector512<float> h23 = Avx512F.Shuffle4x128(x2, x3, 0x44) + Avx512F.Shuffle4x128(x2, x3, 0xEE);
-        // 256 → 128: 128-bit lane r of q holds register r's four partial sums e₀…e₃.
-        Vector512<float> q = Avx512F.Shuffle4x128(h01, h23, 0x88) + Avx512F.Shuffle4x128(h01, h23, 0xDD);
-        // (e₀ + e₂) and (e₁ + e₃) in elements 0 and 1 of each lane, then their sum in element 0.
-        Vector512<float> p = q + Avx512F.Permute4x32(q, 0x4E);
-        p += Avx512F.Permute4x32(p, 0xB1);
-        return Avx512F.PermuteVar16x32(p, Vector512.Create(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower().GetLower();
     }
 
     /// <summary>The row at index <paramref name="index"/> of the value sweep's read-ahead sequence: V rows of this tile, then

@@ -196,3 +196,24 @@ internal static unsafe class ChunkMerge
     }
 }
 
+
+/// <summary>Horizontal sums of AVX-512 float registers several at a time.</summary>
+internal static class HorizontalSums
+{
+    /// <summary>The four horizontal sums of <see cref="Isa.Avx512Ops{T}.HorizontalSum"/> at once, in its order per register
+    /// (lane i + lane i + 8, then i + i + 4, then (e₀ + e₂) + (e₁ + e₃)), so each result is bitwise the same: the registers'
+    /// halves are paired across registers by 128-bit shuffles, and the last steps run on four sums at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Four(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3)
+    {
+        // 512 → 256: [x0 lower half, x1 lower half] + [x0 upper half, x1 upper half], the same for x2, x3.
+        Vector512<float> h01 = Avx512F.Shuffle4x128(x0, x1, 0x44) + Avx512F.Shuffle4x128(x0, x1, 0xEE);
+        Vector512<float> h23 = Avx512F.Shuffle4x128(x2, x3, 0x44) + Avx512F.Shuffle4x128(x2, x3, 0xEE);
+        // 256 → 128: 128-bit lane r of q holds register r's four partial sums e₀…e₃.
+        Vector512<float> q = Avx512F.Shuffle4x128(h01, h23, 0x88) + Avx512F.Shuffle4x128(h01, h23, 0xDD);
+        // (e₀ + e₂) and (e₁ + e₃) in elements 0 and 1 of each lane, then their sum in element 0.
+        Vector512<float> p = q + Avx512F.Permute4x32(q, 0x4E);
+        p += Avx512F.Permute4x32(p, 0xB1);
+        return Avx512F.PermuteVar16x32(p, Vector512.Create(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower().GetLower();
+    }
+}
