@@ -337,34 +337,26 @@ public static class WorkloadTable
         text.AppendLine("ONNX Runtime's column is its best variant at that thread count (see below); fka / ORT > 1 means ours is faster.");
         text.AppendLine("\"other processes\": CPU time that processes other than this benchmark used while the workload ran, in % of one core (/proc/stat); above a few % the row was disturbed.");
         text.AppendLine();
-        var decode = results.Where(r => r.Impl == "fka" && r.Threads == 1 && InTurnBandwidth.ContainsKey(r.Workload)).ToList();
-        if (decode.Count > 0)
+        // Ours on one thread beside a measurement taken in its turns (the read probe; our float32 call for 16-bit K/V).
+        void InTurnTable(Dictionary<Workload, double> inTurn, string title, string header, Func<Result, double, string> row)
         {
-            text.AppendLine("Decode against the read probe taken in turns with it (one thread; the probe reads as many bytes as the call, so both see the same memory system):");
+            var rows = results.Where(r => r.Impl == "fka" && r.Threads == 1 && inTurn.ContainsKey(r.Workload)).ToList();
+            if (rows.Count == 0) return;
+            text.AppendLine(title);
             text.AppendLine();
-            text.AppendLine("| workload | fka GB/s | read probe GB/s (in turns) | fka / probe |");
+            text.AppendLine(header);
             text.AppendLine("|---|---:|---:|---:|");
-            foreach (Result r in decode)
-            {
-                double probe = InTurnBandwidth[r.Workload];
-                text.AppendLine(c, $"| {r.Workload.Id} | {r.Gbps:F1} | {probe:F1} | {r.Gbps!.Value / probe * 100:F0}% |");
-            }
+            foreach (Result r in rows) text.AppendLine(c, $"| {r.Workload.Id} | {row(r, inTurn[r.Workload])} |");
             text.AppendLine();
         }
-        var halves = results.Where(r => r.Impl == "fka" && r.Threads == 1 && InTurnFloat32.ContainsKey(r.Workload)).ToList();
-        if (halves.Count > 0)
-        {
-            text.AppendLine("16-bit K/V against our float32 call on the same (widened) values, taken in turns (one thread):");
-            text.AppendLine();
-            text.AppendLine("| workload | 16-bit ms | float32 ms (in turns) | speed-up (time) |");
-            text.AppendLine("|---|---:|---:|---:|");
-            foreach (Result r in halves)
-            {
-                double float32 = InTurnFloat32[r.Workload];
-                text.AppendLine(c, $"| {r.Workload.Id} | {r.Milliseconds:F3} | {float32:F3} | {float32 / r.Milliseconds:F2}× |");
-            }
-            text.AppendLine();
-        }
+        InTurnTable(InTurnBandwidth,
+            "Decode against the read probe taken in turns with it (one thread; the probe reads as many bytes as the call, so both see the same memory system):",
+            "| workload | fka GB/s | read probe GB/s (in turns) | fka / probe |",
+            (r, probe) => string.Create(c, $"{r.Gbps:F1} | {probe:F1} | {r.Gbps!.Value / probe * 100:F0}%"));
+        InTurnTable(InTurnFloat32,
+            "16-bit K/V against our float32 call on the same (widened) values, taken in turns (one thread):",
+            "| workload | 16-bit ms | float32 ms (in turns) | speed-up (time) |",
+            (r, float32) => string.Create(c, $"{r.Milliseconds:F3} | {float32:F3} | {float32 / r.Milliseconds:F2}×"));
 
         text.AppendLine("## Every measurement");
         text.AppendLine();
