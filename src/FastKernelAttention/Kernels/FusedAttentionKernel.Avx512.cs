@@ -196,7 +196,6 @@ internal static unsafe class ChunkMerge
     }
 }
 
-
 /// <summary>Horizontal sums of AVX-512 float registers several at a time.</summary>
 internal static class HorizontalSums
 {
