@@ -13,6 +13,8 @@ namespace FastKernelAttention.Benchmarks;
 /// (minutes; --save writes bench/results/&lt;cpu&gt;/summary.json, &lt;date&gt;-workloads.md and workloads.png).
 /// <c>-- --chart [path/summary.json]</c>: redraws workloads.png from a saved summary without measuring.
 /// <c>-- --decode-patterns</c>: one core's read rate of W4's K and V in the orders a decode kernel can use (<see cref="DecodePatterns"/>).
+/// <c>-- --results-folder</c>: prints this machine's bench/results/&lt;cpu&gt; folder (for scripts that write beside it:
+/// bench/device/run.sh).
 /// </summary>
 public static class Program
 {
@@ -25,6 +27,11 @@ public static class Program
             return 0;
         }
         if (Array.IndexOf(args, "--decode-patterns") >= 0) return DecodePatterns.Run();
+        if (Array.IndexOf(args, "--results-folder") >= 0)
+        {
+            Console.WriteLine(QuickTable.ResultsFolder());
+            return 0;
+        }
         int chart = Array.IndexOf(args, "--chart");
         if (chart >= 0)
             return Workloads.WorkloadChart.Run(chart + 1 < args.Length && !args[chart + 1].StartsWith("--", StringComparison.Ordinal) ? args[chart + 1] : null);

@@ -314,22 +314,23 @@ public static class WorkloadTable
         rule.Append("---:|---:|---|---:|");
         text.AppendLine(header.ToString());
         text.AppendLine(rule.ToString());
+        // Each implementation's best variant of a workload at a thread count.
+        Result? Best(Workload w, string impl, int t) => results.Where(r => r.Workload == w && r.Impl == impl && r.Threads == t).MinBy(r => r.Milliseconds);
         foreach (Workload w in results.Select(r => r.Workload).Distinct())
         {
             string unit = w.Decode ? "GB/s" : "GFLOP/s";
             double Rate(Result r) => w.Decode ? r.Gbps!.Value : r.Gflops;
-            Result? Best(string impl, int t) => results.Where(r => r.Workload == w && r.Impl == impl && r.Threads == t).MinBy(r => r.Milliseconds);
             var line = new StringBuilder().Append(c, $"| {w.Id} | {w.Shape} | {unit} |");
             foreach (int t in threadCounts)
             {
-                Result? fka = Best("fka", t), ort = Best("onnxruntime", t);
+                Result? fka = Best(w, "fka", t), ort = Best(w, "onnxruntime", t);
                 line.Append(c, $" {(fka is null ? "–" : Rate(fka).ToString("F1", c))} | {(ort is null ? "not measured" : Rate(ort).ToString("F1", c))} |");
                 line.Append(fka is null || ort is null ? " – |" : " " + (ort.Milliseconds / fka.Milliseconds).ToString("F2", c) + "× |");
             }
-            Result? plain = Best("tensorprimitives", 1), reference = Best("reference", 1);
+            Result? plain = Best(w, "tensorprimitives", 1), reference = Best(w, "reference", 1);
             string libTorch = libTorchSource is null ? SummaryEntry.LibTorchMissing : string.Join(", ", results
                 .Where(r => r.Workload == w && r.Impl == "libtorch").Select(r => r.Threads).Distinct().Order()
-                .Select(t => $"{Rate(Best("libtorch", t)!).ToString("F1", c)} ({t}T)"));
+                .Select(t => $"{Rate(Best(w, "libtorch", t)!).ToString("F1", c)} ({t}T)"));
             line.Append(c, $" {(plain is null ? "–" : Rate(plain).ToString("F1", c))} | {(reference is null ? "not measured" : Rate(reference).ToString("F2", c))} | {(libTorch.Length == 0 ? "–" : libTorch)} | {others.GetValueOrDefault(w, "")} |");
             text.AppendLine(line.ToString());
         }
@@ -357,6 +358,28 @@ public static class WorkloadTable
             "16-bit K/V against our float32 call on the same (widened) values, taken in turns (one thread):",
             "| workload | 16-bit ms | float32 ms (in turns) | speed-up (time) |",
             (r, float32) => string.Create(c, $"{r.Milliseconds:F3} | {float32:F3} | {float32 / r.Milliseconds:F2}×"));
+
+        if (threadCounts.Length == 2)
+        {
+            // Speed-up = time on 1 thread / time on N (each implementation's best variant); efficiency = speed-up / N.
+            int n = threadCounts[1];
+            string Scaling(Workload w, string impl)
+            {
+                Result? one = Best(w, impl, 1), many = Best(w, impl, n);
+                if (one is null || many is null) return "– | –";
+                double speedUp = one.Milliseconds / many.Milliseconds;
+                return string.Create(c, $"{speedUp:F2}× | {speedUp / n * 100:F0}%");
+            }
+            text.AppendLine(c, $"## Thread scaling, 1 → {n} threads");
+            text.AppendLine();
+            text.AppendLine(c, $"Speed-up = time on 1 thread / time on {n}; parallel efficiency = speed-up / {n}. The FMA probe itself: {fmaPeak[n] / fmaPeak[1]:F2}×, read bandwidth {readBandwidth[n] / readBandwidth[1]:F2}×.");
+            text.AppendLine();
+            text.AppendLine("| workload | fka speed-up | fka efficiency | ONNX Runtime speed-up | ONNX Runtime efficiency | libtorch speed-up | libtorch efficiency |");
+            text.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+            foreach (Workload w in results.Select(r => r.Workload).Distinct())
+                text.AppendLine(c, $"| {w.Id} | {Scaling(w, "fka")} | {Scaling(w, "onnxruntime")} | {Scaling(w, "libtorch")} |");
+            text.AppendLine();
+        }
 
         text.AppendLine("## Every measurement");
         text.AppendLine();

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Publishes the workloads benchmark self-contained and trimmed for linux-x64 (the device machine has no .NET SDK) and packs
+# it into bench/device/build/benchmark.tgz, about 31 MB (what a device run carries must stay under 64 MiB).
+#   bash bench/device/publish.sh [--smoke]   # --smoke: also runs the published binary here on a small workload
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=bench/device/build
+rm -rf "$build/publish"
+mkdir -p "$build"
+# Trim analysis warnings come from BenchmarkDotNet and its dependencies (the --bdn suites, which the device run does not use).
+dotnet publish bench/FastKernelAttention.Benchmarks -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true \
+  -p:TreatWarningsAsErrors=false -p:SuppressTrimAnalysisWarnings=true -o "$build/publish"
+# Not needed to run the workloads on Linux: ONNX Runtime's Windows library (not in the deps file), BenchmarkDotNet's
+# disassembler and the debugger's libraries.
+rm -f "$build/publish/onnxruntime.dll" "$build/publish/libcapstone.so" "$build/publish/libmscordaccore.so" \
+  "$build/publish/libmscordbi.so" "$build/publish/createdump"
+tar -C "$build/publish" -czf "$build/benchmark.tgz" .
+size=$(stat -c %s "$build/benchmark.tgz")
+echo "$build/benchmark.tgz: $((size / 1048576)) MiB"
+if [ "$size" -ge $((60 * 1048576)) ]; then
+  echo "too large to carry to the device machine (64 MiB with the working tree)" >&2
+  exit 1
+fi
+if [ "${1:-}" = "--smoke" ]; then
+  "$build/publish/FastKernelAttention.Benchmarks" --results-folder
+fi
