@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Publishes the workloads benchmark self-contained and trimmed for linux-x64 (the device machine has no .NET SDK) and packs
 # it into bench/device/build/benchmark.tgz, about 31 MB (what a device run carries must stay under 64 MiB).
-#   bash bench/device/publish.sh [--smoke]   # --smoke: also runs the published binary here on a small workload
+#   bash bench/device/publish.sh [--smoke]   # --smoke: also runs the published binary here on one small workload
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=bench/device/build
 rm -rf "$build/publish"
 mkdir -p "$build"
 # Trim analysis warnings come from BenchmarkDotNet and its dependencies (the --bdn suites, which the device run does not use).
+# Invariant globalization: the machine may lack libicu, and the benchmark formats with the invariant culture anyway.
 dotnet publish bench/FastKernelAttention.Benchmarks -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true \
-  -p:TreatWarningsAsErrors=false -p:SuppressTrimAnalysisWarnings=true -o "$build/publish"
+  -p:TreatWarningsAsErrors=false -p:SuppressTrimAnalysisWarnings=true -p:InvariantGlobalization=true -p:DebugType=none \
+  -o "$build/publish"
 # Not needed to run the workloads on Linux: ONNX Runtime's Windows library (not in the deps file), BenchmarkDotNet's
 # disassembler and the debugger's libraries.
 rm -f "$build/publish/onnxruntime.dll" "$build/publish/libcapstone.so" "$build/publish/libmscordaccore.so" \
@@ -22,5 +24,7 @@ if [ "$size" -ge $((60 * 1048576)) ]; then
   exit 1
 fi
 if [ "${1:-}" = "--smoke" ]; then
+  # The trimmed binary end to end on one small workload: ours, ONNX Runtime and TensorPrimitives on one thread.
   "$build/publish/FastKernelAttention.Benchmarks" --results-folder
+  "$build/publish/FastKernelAttention.Benchmarks" --workloads --only W5-d16 --threads 1 --no-reference
 fi
