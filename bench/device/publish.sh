@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Publishes the workloads benchmark self-contained and trimmed for linux-x64 (the device machine has no .NET SDK) and packs
-# it into bench/device/build/benchmark.tgz, about 31 MB (what a device run carries must stay under 64 MiB).
+# it into bench/device/build/benchmark.tgz, about 29 MiB (what a device run carries must stay under 64 MiB).
 #   bash bench/device/publish.sh [--smoke]   # --smoke: also runs the published binary here on one small workload
 set -euo pipefail
 cd "$(dirname "$0")/../.."
