@@ -284,11 +284,13 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                     vectorKeys[v] = (int)System.Math.Clamp((long)firstRow + (long)(v + 1) * w + (n - m) - tileStart, 0, tileKeys);
             }
 
-            // Plain logits without masks: the logit step also takes the tile's max, so the softmax skips its max pass.
-            T* plainMax = form == LogitForm.Plain && !band && !diagonal ? tileMax : null;
+            // Unmasked tiles of the expanded forms: the logit step also adds the key bias, clamps (Gaussian without weights)
+            // and takes the tile's max, all in registers, so the softmax skips its pass over the tile.
+            T* plainMax = !direct && !band && !diagonal ? tileMax : null;
             if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, scores);
             else if (bandFinite) ScoresBand(keyTile, keyStride, tileKeys, packedQuery, d, scores, vectorKeys);
-            else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores, plainMax);
+            else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores, plainMax, plainMax != null ? keyBias : null,
+                plainMax != null && form == LogitForm.BiasClamped ? rowBound : null);
 
             // The softmax step runs per pair of query vectors and leaves α for the value step in scratch. On full tiles of the
             // AVX-512 float path it leaves the exponentiation to the first value columns (FusedExpValues), where it overlaps
@@ -460,20 +462,23 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         return normSquared;
     }
 
-    /// <summary>S[j][lanes] = Σ_k X[j,k]·Q̂[k][lanes] for the tile's keys (logits before bias and mask).</summary>
+    /// <summary>S[j][lanes] = Σ_k X[j,k]·Q̂[k][lanes] for the tile's keys (logits before mask). With
+    /// <paramref name="tileMax"/> also the tile's max per lane, after adding <paramref name="keyBias"/> (when not null) and
+    /// clamping to <paramref name="rowBound"/> (when not null): the softmax's logit step, done by <see cref="Dot4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, T* tileMax)
+    private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, T* tileMax, T* keyBias, T* rowBound)
     {
         int lanes = BlockLanes;
         if (tileMax != null) new Span<T>(tileMax, lanes).Fill(T.NegativeInfinity);
         int j = 0;
         for (; j + 4 <= tileKeys; j += 4)
         {
-            if (Wide) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax);
-            else Dot4<VectorCount2>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax);
+            T* bias = keyBias != null ? keyBias + j : null;
+            if (Wide) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, bias, rowBound);
+            else Dot4<VectorCount2>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, bias, rowBound);
         }
         for (; j < tileKeys; j++)
-            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, 0, tileMax);
+            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, 0, tileMax, keyBias != null ? keyBias + j : null, rowBound);
     }
 
     /// <summary>The logits of a causal band tile: query vector v needs only keys [0, vectorKeys[v]) (non-decreasing in v),
@@ -495,16 +500,16 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             T* output = scores + (nint)j * lanes + (nint)first * w;
             switch (vectors - first)
             {
-                case 4: Dot4<VectorCount4>(key, keyStride, query, d, output, null); break;
-                case 3: Dot4<VectorCount3>(key, keyStride, query, d, output, null); break;
-                case 2: Dot4<VectorCount2>(key, keyStride, query, d, output, null); break;
-                case 1: Dot4<VectorCount1>(key, keyStride, query, d, output, null); break;
+                case 4: Dot4<VectorCount4>(key, keyStride, query, d, output, null, null, null); break;
+                case 3: Dot4<VectorCount3>(key, keyStride, query, d, output, null, null, null); break;
+                case 2: Dot4<VectorCount2>(key, keyStride, query, d, output, null, null, null); break;
+                case 1: Dot4<VectorCount1>(key, keyStride, query, d, output, null, null, null); break;
             }
         }
         for (; j < tileKeys; j++)
         {
             while (first < vectors && vectorKeys[first] <= j) first++;
-            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, first * w, null);
+            Dot1(keys + (nint)j * keyStride, packedQuery, d, scores + (nint)j * lanes, first * w, null, null, null);
         }
     }
 
@@ -532,11 +537,13 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>The 4×V-register micro-kernel: four keys against <typeparamref name="TCount"/> consecutive query vectors
-    /// (the block's V, or the last few on the causal band), reduced over d. With <paramref name="tileMax"/> it also folds
-    /// the four logits into the running tile max per lane, in key order (the softmax's max pass, done here on the add pipes
-    /// while the FMA loop is the bottleneck).</summary>
+    /// (the block's V, or the last few on the causal band), reduced over d. With <paramref name="tileMax"/> it also does the
+    /// softmax's logit step on the registers, with the same operations in the same order: + the four keys' bias
+    /// (<paramref name="keyBias"/>, when not null), then min(bound, s) per lane (<paramref name="rowBound"/>, the Gaussian
+    /// clamp, when not null), and folds the four logits into the running tile max per lane in key order — on the add pipes
+    /// while the FMA loop is the bottleneck, without the softmax's load-and-store pass over the tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot4<TCount>(T* key, nint keyStride, T* packedQuery, int d, T* output, T* tileMax)
+    private static void Dot4<TCount>(T* key, nint keyStride, T* packedQuery, int d, T* output, T* tileMax, T* keyBias, T* rowBound)
         where TCount : struct, IVectorCount
     {
         int w = TOps.Count;
@@ -578,6 +585,13 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             if (TCount.Value > 2) a32 = TOps.MultiplyAdd(b, y2, a32);
             if (TCount.Value > 3) a33 = TOps.MultiplyAdd(b, y3, a33);
         }
+        if (keyBias != null)
+        {
+            FinishLogits<TCount>(keyBias, rowBound, ref a00, ref a01, ref a02, ref a03);
+            FinishLogits<TCount>(keyBias + 1, rowBound, ref a10, ref a11, ref a12, ref a13);
+            FinishLogits<TCount>(keyBias + 2, rowBound, ref a20, ref a21, ref a22, ref a23);
+            FinishLogits<TCount>(keyBias + 3, rowBound, ref a30, ref a31, ref a32, ref a33);
+        }
         StoreRow<TCount>(output, a00, a01, a02, a03);
         StoreRow<TCount>(output + lanes, a10, a11, a12, a13);
         StoreRow<TCount>(output + 2 * lanes, a20, a21, a22, a23);
@@ -591,6 +605,25 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         }
     }
 
+    /// <summary>One key's logits across <typeparamref name="TCount"/> query vectors: s + bias, then min(bound, s) when
+    /// <paramref name="rowBound"/> is not null (as <see cref="Softmax"/> does: the min keeps a NaN s).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FinishLogits<TCount>(T* bias, T* rowBound, ref TVec v0, ref TVec v1, ref TVec v2, ref TVec v3)
+        where TCount : struct, IVectorCount
+    {
+        int w = TOps.Count;
+        TVec b = TOps.BroadcastFrom(bias);
+        v0 = TOps.Add(v0, b);
+        if (TCount.Value > 1) v1 = TOps.Add(v1, b);
+        if (TCount.Value > 2) v2 = TOps.Add(v2, b);
+        if (TCount.Value > 3) v3 = TOps.Add(v3, b);
+        if (rowBound == null) return;
+        v0 = TOps.Min(TOps.Load(rowBound), v0);
+        if (TCount.Value > 1) v1 = TOps.Min(TOps.Load(rowBound + w), v1);
+        if (TCount.Value > 2) v2 = TOps.Min(TOps.Load(rowBound + 2 * w), v2);
+        if (TCount.Value > 3) v3 = TOps.Min(TOps.Load(rowBound + 3 * w), v3);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreRow<TCount>(T* row, TVec v0, TVec v1, TVec v2, TVec v3)
         where TCount : struct, IVectorCount
@@ -602,9 +635,10 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         if (TCount.Value > 3) TOps.Store(v3, row + 3 * w);
     }
 
-    /// <summary>One key against the block's lanes from <paramref name="firstLane"/> on (tile remainder).</summary>
+    /// <summary>One key against the block's lanes from <paramref name="firstLane"/> on (tile remainder); the bias, the
+    /// clamp and the tile max as in <see cref="Dot4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot1(T* key, T* packedQuery, int d, T* output, int firstLane, T* tileMax)
+    private static void Dot1(T* key, T* packedQuery, int d, T* output, int firstLane, T* tileMax, T* keyBias, T* rowBound)
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
@@ -614,6 +648,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             T* y = packedQuery + v;
             for (int k = 0; k < d; k++, y += lanes)
                 sum = TOps.MultiplyAdd(TOps.BroadcastFrom(key + k), TOps.Load(y), sum);
+            if (keyBias != null)
+            {
+                sum = TOps.Add(sum, TOps.BroadcastFrom(keyBias));
+                if (rowBound != null) sum = TOps.Min(TOps.Load(rowBound + v), sum);
+            }
             TOps.Store(sum, output + v);
             if (tileMax != null) TOps.Store(TOps.Max(TOps.Load(tileMax + v), sum), tileMax + v);
         }
@@ -622,7 +661,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// <summary>
     /// The online-softmax step of one tile for one pair of query vectors (MATH §4): finishes the logits (key bias, Gaussian
     /// clamp, causal and diagonal masks), M = max(m, max_j s_j), α = e^{m−M}, p_j = e^{s_j−M} written over the scores,
-    /// l ← α·l + Σ_j p_j. <paramref name="tileMax"/> (plain unmasked tiles): max_j s_j already taken by the logit step.
+    /// l ← α·l + Σ_j p_j. <paramref name="tileMax"/> (unmasked tiles, not the direct form): the logit step already finished the logits and took
+    /// max_j s_j (<see cref="Dot4"/>).
     /// <paramref name="deferred"/> (AVX-512 float full tiles): when the offset form applies, stores its offsets there, sets
     /// m and α, and returns true without computing p or l (FusedExpValues or FinishDeferred does). The exp loop of the offset
     /// form is its own method (VectorExp.Exp2OffsetPair); the portable one is inline, since every vector register is
@@ -643,7 +683,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         T* s = scores;
         if (tileMax != null)
         {
-            // Plain logits, no masks: the logit step already took the max (Dot4), in the same key order.
+            // No masks, not the direct form: the logit step already added the bias, clamped and took the max (Dot4), in
+            // the same key order.
             max0 = TOps.Load(tileMax);
             max1 = TOps.Load(tileMax + w);
         }
