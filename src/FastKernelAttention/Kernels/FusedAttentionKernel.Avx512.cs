@@ -8,8 +8,8 @@ namespace FastKernelAttention.Kernels;
 /// <summary>
 /// The AVX-512 float block's first value step fused with the softmax's exponentiation. The separate exponentiation pass
 /// runs on the add, shuffle and integer pipes while the FMA pipes idle (≈ 20% of the time at d = 16, 5% at d = 64); here
-/// p = 2^(s − m′) of each key is computed inside the FMA-bound loop that multiplies it into the first four value columns,
-/// so the two kinds of work overlap. Same operations in the same order as <see cref="VectorExp.Exp2OffsetPair"/> followed
+/// p = 2^(s − m′) of each key is computed inside the FMA-bound loop that multiplies it into the first (up to) four value
+/// columns, so the two kinds of work overlap (and with dv &lt; 4 the scores are not stored and reloaded between them). Same operations in the same order as <see cref="VectorExp.Exp2OffsetPair"/> followed
 /// by the plain value step: bitwise the same results.
 /// </summary>
 internal static unsafe class FusedExpValues
@@ -21,29 +21,57 @@ internal static unsafe class FusedExpValues
     /// For a full (unmasked) tile of <paramref name="tileKeys"/> keys whose softmax step deferred its exponentiation
     /// (<paramref name="offsets"/>: c − m′ per lane, then m′ − 126 per lane, from <see cref="VectorExp.TryOffset{TVec}"/>):
     /// overwrites the logits S (keys × 64) by p, sets l ← α·l + Σ_j p_j in <paramref name="runningSum"/>, and computes
-    /// acc[c] ← α·acc[c] + Σ_j V[j,c]·p_j for value columns c = 0…3. The caller runs the other columns as usual.
+    /// acc[c] ← α·acc[c] + Σ_j V[j,c]·p_j for value columns c = 0 … min(dv, 4) − 1. The caller runs the other columns as usual.
     /// </summary>
+    /// <param name="columns">min(dv, 4), at least 1.</param>
+    public static void ExponentiateAndAccumulate(float* values, nint valueStride, int tileKeys, float* scores,
+        float* accumulator, float* alpha, float* offsets, float* runningSum, int columns)
+    {
+        switch (columns)
+        {
+            case 1: Run<VectorCount1>(values, valueStride, tileKeys, scores, accumulator, alpha, offsets, runningSum); break;
+            case 2: Run<VectorCount2>(values, valueStride, tileKeys, scores, accumulator, alpha, offsets, runningSum); break;
+            case 3: Run<VectorCount3>(values, valueStride, tileKeys, scores, accumulator, alpha, offsets, runningSum); break;
+            default: Run<VectorCount4>(values, valueStride, tileKeys, scores, accumulator, alpha, offsets, runningSum); break;
+        }
+    }
+
+    /// <summary><see cref="ExponentiateAndAccumulate"/> for <typeparamref name="TColumns"/> value columns (the JIT folds the
+    /// guards on it; with fewer than four, the small-dv calls of the estimators, the exponentiation is most of the tile).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ExponentiateAndAccumulate4(float* values, nint valueStride, int tileKeys, float* scores,
+    private static void Run<TColumns>(float* values, nint valueStride, int tileKeys, float* scores,
         float* accumulator, float* alpha, float* offsets, float* runningSum)
+        where TColumns : struct, IVectorCount
     {
         Vector512<float> al0 = Vector512.Load(alpha), al1 = Vector512.Load(alpha + 16);
         Vector512<float> al2 = Vector512.Load(alpha + 32), al3 = Vector512.Load(alpha + 48);
         Vector512<float> a00 = Vector512.Load(accumulator) * al0, a01 = Vector512.Load(accumulator + 16) * al1;
         Vector512<float> a02 = Vector512.Load(accumulator + 32) * al2, a03 = Vector512.Load(accumulator + 48) * al3;
-        Vector512<float> a10 = Vector512.Load(accumulator + Lanes) * al0, a11 = Vector512.Load(accumulator + Lanes + 16) * al1;
-        Vector512<float> a12 = Vector512.Load(accumulator + Lanes + 32) * al2, a13 = Vector512.Load(accumulator + Lanes + 48) * al3;
-        Vector512<float> a20 = Vector512.Load(accumulator + 2 * Lanes) * al0, a21 = Vector512.Load(accumulator + 2 * Lanes + 16) * al1;
-        Vector512<float> a22 = Vector512.Load(accumulator + 2 * Lanes + 32) * al2, a23 = Vector512.Load(accumulator + 2 * Lanes + 48) * al3;
-        Vector512<float> a30 = Vector512.Load(accumulator + 3 * Lanes) * al0, a31 = Vector512.Load(accumulator + 3 * Lanes + 16) * al1;
-        Vector512<float> a32 = Vector512.Load(accumulator + 3 * Lanes + 32) * al2, a33 = Vector512.Load(accumulator + 3 * Lanes + 48) * al3;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        if (TColumns.Value > 1)
+        {
+            a10 = Vector512.Load(accumulator + Lanes) * al0; a11 = Vector512.Load(accumulator + Lanes + 16) * al1;
+            a12 = Vector512.Load(accumulator + Lanes + 32) * al2; a13 = Vector512.Load(accumulator + Lanes + 48) * al3;
+        }
+        if (TColumns.Value > 2)
+        {
+            a20 = Vector512.Load(accumulator + 2 * Lanes) * al0; a21 = Vector512.Load(accumulator + 2 * Lanes + 16) * al1;
+            a22 = Vector512.Load(accumulator + 2 * Lanes + 32) * al2; a23 = Vector512.Load(accumulator + 2 * Lanes + 48) * al3;
+        }
+        if (TColumns.Value > 3)
+        {
+            a30 = Vector512.Load(accumulator + 3 * Lanes) * al0; a31 = Vector512.Load(accumulator + 3 * Lanes + 16) * al1;
+            a32 = Vector512.Load(accumulator + 3 * Lanes + 32) * al2; a33 = Vector512.Load(accumulator + 3 * Lanes + 48) * al3;
+        }
         Vector512<float> sum0 = Vector512<float>.Zero, sum1 = Vector512<float>.Zero;
         Vector512<float> sum2 = Vector512<float>.Zero, sum3 = Vector512<float>.Zero;
         VectorExp.OffsetConstants constants = VectorExp.OffsetConstants.Create();
         float* lows = offsets + Lanes;
         float* v = values;
         float* y = scores;
-        // In bounds: tileKeys rows of the value tile (dv ≥ 4 columns) and of the 64-lane score tile.
+        // In bounds: tileKeys rows of the value tile (dv ≥ TColumns columns) and of the 64-lane score tile.
         for (int j = 0; j < tileKeys; j++, v += valueStride, y += Lanes)
         {
             Vector512<float> p0 = VectorExp.Exp2Offset(Vector512.Load(y), Vector512.Load(offsets), Vector512.Load(lows), in constants);
@@ -63,26 +91,44 @@ internal static unsafe class FusedExpValues
             a01 = Avx512F.FusedMultiplyAdd(b, p1, a01);
             a02 = Avx512F.FusedMultiplyAdd(b, p2, a02);
             a03 = Avx512F.FusedMultiplyAdd(b, p3, a03);
-            b = Vector512.Create(v[1]);
-            a10 = Avx512F.FusedMultiplyAdd(b, p0, a10);
-            a11 = Avx512F.FusedMultiplyAdd(b, p1, a11);
-            a12 = Avx512F.FusedMultiplyAdd(b, p2, a12);
-            a13 = Avx512F.FusedMultiplyAdd(b, p3, a13);
-            b = Vector512.Create(v[2]);
-            a20 = Avx512F.FusedMultiplyAdd(b, p0, a20);
-            a21 = Avx512F.FusedMultiplyAdd(b, p1, a21);
-            a22 = Avx512F.FusedMultiplyAdd(b, p2, a22);
-            a23 = Avx512F.FusedMultiplyAdd(b, p3, a23);
-            b = Vector512.Create(v[3]);
-            a30 = Avx512F.FusedMultiplyAdd(b, p0, a30);
-            a31 = Avx512F.FusedMultiplyAdd(b, p1, a31);
-            a32 = Avx512F.FusedMultiplyAdd(b, p2, a32);
-            a33 = Avx512F.FusedMultiplyAdd(b, p3, a33);
+            if (TColumns.Value > 1)
+            {
+                b = Vector512.Create(v[1]);
+                a10 = Avx512F.FusedMultiplyAdd(b, p0, a10);
+                a11 = Avx512F.FusedMultiplyAdd(b, p1, a11);
+                a12 = Avx512F.FusedMultiplyAdd(b, p2, a12);
+                a13 = Avx512F.FusedMultiplyAdd(b, p3, a13);
+            }
+            if (TColumns.Value > 2)
+            {
+                b = Vector512.Create(v[2]);
+                a20 = Avx512F.FusedMultiplyAdd(b, p0, a20);
+                a21 = Avx512F.FusedMultiplyAdd(b, p1, a21);
+                a22 = Avx512F.FusedMultiplyAdd(b, p2, a22);
+                a23 = Avx512F.FusedMultiplyAdd(b, p3, a23);
+            }
+            if (TColumns.Value > 3)
+            {
+                b = Vector512.Create(v[3]);
+                a30 = Avx512F.FusedMultiplyAdd(b, p0, a30);
+                a31 = Avx512F.FusedMultiplyAdd(b, p1, a31);
+                a32 = Avx512F.FusedMultiplyAdd(b, p2, a32);
+                a33 = Avx512F.FusedMultiplyAdd(b, p3, a33);
+            }
         }
         a00.Store(accumulator); a01.Store(accumulator + 16); a02.Store(accumulator + 32); a03.Store(accumulator + 48);
-        a10.Store(accumulator + Lanes); a11.Store(accumulator + Lanes + 16); a12.Store(accumulator + Lanes + 32); a13.Store(accumulator + Lanes + 48);
-        a20.Store(accumulator + 2 * Lanes); a21.Store(accumulator + 2 * Lanes + 16); a22.Store(accumulator + 2 * Lanes + 32); a23.Store(accumulator + 2 * Lanes + 48);
-        a30.Store(accumulator + 3 * Lanes); a31.Store(accumulator + 3 * Lanes + 16); a32.Store(accumulator + 3 * Lanes + 32); a33.Store(accumulator + 3 * Lanes + 48);
+        if (TColumns.Value > 1)
+        {
+            a10.Store(accumulator + Lanes); a11.Store(accumulator + Lanes + 16); a12.Store(accumulator + Lanes + 32); a13.Store(accumulator + Lanes + 48);
+        }
+        if (TColumns.Value > 2)
+        {
+            a20.Store(accumulator + 2 * Lanes); a21.Store(accumulator + 2 * Lanes + 16); a22.Store(accumulator + 2 * Lanes + 32); a23.Store(accumulator + 2 * Lanes + 48);
+        }
+        if (TColumns.Value > 3)
+        {
+            a30.Store(accumulator + 3 * Lanes); a31.Store(accumulator + 3 * Lanes + 16); a32.Store(accumulator + 3 * Lanes + 32); a33.Store(accumulator + 3 * Lanes + 48);
+        }
         Avx512F.FusedMultiplyAdd(al0, Vector512.Load(runningSum), sum0).Store(runningSum);
         Avx512F.FusedMultiplyAdd(al1, Vector512.Load(runningSum + 16), sum1).Store(runningSum + 16);
         Avx512F.FusedMultiplyAdd(al2, Vector512.Load(runningSum + 32), sum2).Store(runningSum + 32);

@@ -295,7 +295,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             // The softmax step runs per pair of query vectors and leaves α for the value step in scratch. On full tiles of the
             // AVX-512 float path it leaves the exponentiation to the first value columns (FusedExpValues), where it overlaps
             // with FMAs; a pair that cannot (huge or NaN logits) exponentiates here.
-            T* deferred = FusedExp && !band && dv >= 4 ? expOffsets : null;
+            T* deferred = FusedExp && !band && dv >= 1 ? expOffsets : null;
             int deferredPairs = 0;
             for (int pair = 0; pair < lanes; pair += 2 * w)
             {
@@ -328,9 +328,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             if (bandFinite) AccumulateValuesBand(valueTile, p.ValueStride, dv, scores, accumulator, alpha, vectorKeys);
             else if (fused)
             {
-                FusedExpValues.ExponentiateAndAccumulate4((float*)valueTile, p.ValueStride, tileKeys, (float*)scores, (float*)accumulator,
-                    (float*)alpha, (float*)expOffsets, (float*)runningSum);
-                AccumulateValues<FalseFlag>(valueTile + 4, p.ValueStride, tileKeys, dv - 4, scores, accumulator + 4 * lanes, alpha, causalLimit, tileStart);
+                int fusedColumns = System.Math.Min(dv, 4);
+                FusedExpValues.ExponentiateAndAccumulate((float*)valueTile, p.ValueStride, tileKeys, (float*)scores, (float*)accumulator,
+                    (float*)alpha, (float*)expOffsets, (float*)runningSum, fusedColumns);
+                AccumulateValues<FalseFlag>(valueTile + fusedColumns, p.ValueStride, tileKeys, dv - fusedColumns, scores,
+                    accumulator + (nint)fusedColumns * lanes, alpha, causalLimit, tileStart);
             }
             else AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart);
             if (plainKeys < tileKeys)
