@@ -9,8 +9,9 @@ namespace FastKernelAttention.Kernels;
 /// The AVX-512 float block's first value step fused with the softmax's exponentiation. The separate exponentiation pass
 /// runs on the add, shuffle and integer pipes while the FMA pipes idle (≈ 20% of the time at d = 16, 5% at d = 64); here
 /// p = 2^(s − m′) of each key is computed inside the FMA-bound loop that multiplies it into the first (up to) four value
-/// columns, so the two kinds of work overlap (and with dv &lt; 4 the scores are not stored and reloaded between them). Same operations in the same order as <see cref="VectorExp.Exp2OffsetPair"/> followed
-/// by the plain value step: bitwise the same results.
+/// columns, so the two kinds of work overlap (and with dv &lt; 4 the scores are not stored and reloaded between them).
+/// Same operations in the same order as <see cref="VectorExp.Exp2OffsetPair"/> followed by the plain value step: bitwise
+/// the same results.
 /// </summary>
 internal static unsafe class FusedExpValues
 {

@@ -286,11 +286,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
             // Unmasked tiles of the expanded forms: the logit step also adds the key bias, clamps (Gaussian without weights)
             // and takes the tile's max, all in registers, so the softmax skips its pass over the tile.
-            T* plainMax = !direct && !band && !diagonal ? tileMax : null;
+            T* logitMax = !direct && !band && !diagonal ? tileMax : null;
             if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, scores);
             else if (bandFinite) ScoresBand(keyTile, keyStride, tileKeys, packedQuery, d, scores, vectorKeys);
-            else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores, plainMax, plainMax != null ? keyBias : null,
-                plainMax != null && form == LogitForm.BiasClamped ? rowBound : null);
+            else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores, logitMax, logitMax != null ? keyBias : null,
+                logitMax != null && form == LogitForm.BiasClamped ? rowBound : null);
 
             // The softmax step runs per pair of query vectors and leaves α for the value step in scratch. On full tiles of the
             // AVX-512 float path it leaves the exponentiation to the first value columns (FusedExpValues), where it overlaps
@@ -310,7 +310,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 else
                 {
                     if (diagonal) deferredHere = Softmax<FalseFlag, TrueFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, pairDeferred, null);
-                    else deferredHere = Softmax<FalseFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, pairDeferred, plainMax != null ? plainMax + pair : null);
+                    else deferredHere = Softmax<FalseFlag, FalseFlag>(scores + pair, lanes, tileKeys, tileStart, keyBias, form, logitHalf, rowBound + pair, causalLimit + pair, runningMax + pair, runningSum + pair, alpha + pair, pairDeferred, logitMax != null ? logitMax + pair : null);
                 }
                 if (deferredHere) deferredPairs |= 1 << (pair / (2 * w));
             }
