@@ -46,26 +46,14 @@ internal static unsafe class FusedExpValues
     {
         Vector512<float> al0 = Vector512.Load(alpha), al1 = Vector512.Load(alpha + 16);
         Vector512<float> al2 = Vector512.Load(alpha + 32), al3 = Vector512.Load(alpha + 48);
-        Vector512<float> a00 = Vector512.Load(accumulator) * al0, a01 = Vector512.Load(accumulator + 16) * al1;
-        Vector512<float> a02 = Vector512.Load(accumulator + 32) * al2, a03 = Vector512.Load(accumulator + 48) * al3;
-        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        // Column c's accumulator is acc[c·64 …], 4 registers; only the first TColumns columns are read and written.
+        Vector512<float> a00, a01, a02, a03, a10 = default, a11 = default, a12 = default, a13 = default;
         Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
         Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        if (TColumns.Value > 1)
-        {
-            a10 = Vector512.Load(accumulator + Lanes) * al0; a11 = Vector512.Load(accumulator + Lanes + 16) * al1;
-            a12 = Vector512.Load(accumulator + Lanes + 32) * al2; a13 = Vector512.Load(accumulator + Lanes + 48) * al3;
-        }
-        if (TColumns.Value > 2)
-        {
-            a20 = Vector512.Load(accumulator + 2 * Lanes) * al0; a21 = Vector512.Load(accumulator + 2 * Lanes + 16) * al1;
-            a22 = Vector512.Load(accumulator + 2 * Lanes + 32) * al2; a23 = Vector512.Load(accumulator + 2 * Lanes + 48) * al3;
-        }
-        if (TColumns.Value > 3)
-        {
-            a30 = Vector512.Load(accumulator + 3 * Lanes) * al0; a31 = Vector512.Load(accumulator + 3 * Lanes + 16) * al1;
-            a32 = Vector512.Load(accumulator + 3 * Lanes + 32) * al2; a33 = Vector512.Load(accumulator + 3 * Lanes + 48) * al3;
-        }
+        LoadScaled(accumulator, al0, al1, al2, al3, out a00, out a01, out a02, out a03);
+        if (TColumns.Value > 1) LoadScaled(accumulator + Lanes, al0, al1, al2, al3, out a10, out a11, out a12, out a13);
+        if (TColumns.Value > 2) LoadScaled(accumulator + 2 * Lanes, al0, al1, al2, al3, out a20, out a21, out a22, out a23);
+        if (TColumns.Value > 3) LoadScaled(accumulator + 3 * Lanes, al0, al1, al2, al3, out a30, out a31, out a32, out a33);
         Vector512<float> sum0 = Vector512<float>.Zero, sum1 = Vector512<float>.Zero;
         Vector512<float> sum2 = Vector512<float>.Zero, sum3 = Vector512<float>.Zero;
         VectorExp.OffsetConstants constants = VectorExp.OffsetConstants.Create();
@@ -87,53 +75,51 @@ internal static unsafe class FusedExpValues
             sum1 += p1;
             sum2 += p2;
             sum3 += p3;
-            Vector512<float> b = Vector512.Create(v[0]);
-            a00 = Avx512F.FusedMultiplyAdd(b, p0, a00);
-            a01 = Avx512F.FusedMultiplyAdd(b, p1, a01);
-            a02 = Avx512F.FusedMultiplyAdd(b, p2, a02);
-            a03 = Avx512F.FusedMultiplyAdd(b, p3, a03);
-            if (TColumns.Value > 1)
-            {
-                b = Vector512.Create(v[1]);
-                a10 = Avx512F.FusedMultiplyAdd(b, p0, a10);
-                a11 = Avx512F.FusedMultiplyAdd(b, p1, a11);
-                a12 = Avx512F.FusedMultiplyAdd(b, p2, a12);
-                a13 = Avx512F.FusedMultiplyAdd(b, p3, a13);
-            }
-            if (TColumns.Value > 2)
-            {
-                b = Vector512.Create(v[2]);
-                a20 = Avx512F.FusedMultiplyAdd(b, p0, a20);
-                a21 = Avx512F.FusedMultiplyAdd(b, p1, a21);
-                a22 = Avx512F.FusedMultiplyAdd(b, p2, a22);
-                a23 = Avx512F.FusedMultiplyAdd(b, p3, a23);
-            }
-            if (TColumns.Value > 3)
-            {
-                b = Vector512.Create(v[3]);
-                a30 = Avx512F.FusedMultiplyAdd(b, p0, a30);
-                a31 = Avx512F.FusedMultiplyAdd(b, p1, a31);
-                a32 = Avx512F.FusedMultiplyAdd(b, p2, a32);
-                a33 = Avx512F.FusedMultiplyAdd(b, p3, a33);
-            }
+            MultiplyAdd(v[0], p0, p1, p2, p3, ref a00, ref a01, ref a02, ref a03);
+            if (TColumns.Value > 1) MultiplyAdd(v[1], p0, p1, p2, p3, ref a10, ref a11, ref a12, ref a13);
+            if (TColumns.Value > 2) MultiplyAdd(v[2], p0, p1, p2, p3, ref a20, ref a21, ref a22, ref a23);
+            if (TColumns.Value > 3) MultiplyAdd(v[3], p0, p1, p2, p3, ref a30, ref a31, ref a32, ref a33);
         }
-        a00.Store(accumulator); a01.Store(accumulator + 16); a02.Store(accumulator + 32); a03.Store(accumulator + 48);
-        if (TColumns.Value > 1)
-        {
-            a10.Store(accumulator + Lanes); a11.Store(accumulator + Lanes + 16); a12.Store(accumulator + Lanes + 32); a13.Store(accumulator + Lanes + 48);
-        }
-        if (TColumns.Value > 2)
-        {
-            a20.Store(accumulator + 2 * Lanes); a21.Store(accumulator + 2 * Lanes + 16); a22.Store(accumulator + 2 * Lanes + 32); a23.Store(accumulator + 2 * Lanes + 48);
-        }
-        if (TColumns.Value > 3)
-        {
-            a30.Store(accumulator + 3 * Lanes); a31.Store(accumulator + 3 * Lanes + 16); a32.Store(accumulator + 3 * Lanes + 32); a33.Store(accumulator + 3 * Lanes + 48);
-        }
+        Store(accumulator, a00, a01, a02, a03);
+        if (TColumns.Value > 1) Store(accumulator + Lanes, a10, a11, a12, a13);
+        if (TColumns.Value > 2) Store(accumulator + 2 * Lanes, a20, a21, a22, a23);
+        if (TColumns.Value > 3) Store(accumulator + 3 * Lanes, a30, a31, a32, a33);
         Avx512F.FusedMultiplyAdd(al0, Vector512.Load(runningSum), sum0).Store(runningSum);
         Avx512F.FusedMultiplyAdd(al1, Vector512.Load(runningSum + 16), sum1).Store(runningSum + 16);
         Avx512F.FusedMultiplyAdd(al2, Vector512.Load(runningSum + 32), sum2).Store(runningSum + 32);
         Avx512F.FusedMultiplyAdd(al3, Vector512.Load(runningSum + 48), sum3).Store(runningSum + 48);
+    }
+
+    /// <summary>One column's 64 accumulator lanes, each times its α.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadScaled(float* column, Vector512<float> al0, Vector512<float> al1, Vector512<float> al2, Vector512<float> al3,
+        out Vector512<float> a0, out Vector512<float> a1, out Vector512<float> a2, out Vector512<float> a3)
+    {
+        a0 = Vector512.Load(column) * al0;
+        a1 = Vector512.Load(column + 16) * al1;
+        a2 = Vector512.Load(column + 32) * al2;
+        a3 = Vector512.Load(column + 48) * al3;
+    }
+
+    /// <summary>a ← v·p + a for one key's value v of one column, across the 64 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MultiplyAdd(float value, Vector512<float> p0, Vector512<float> p1, Vector512<float> p2, Vector512<float> p3,
+        ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3)
+    {
+        Vector512<float> b = Vector512.Create(value);
+        a0 = Avx512F.FusedMultiplyAdd(b, p0, a0);
+        a1 = Avx512F.FusedMultiplyAdd(b, p1, a1);
+        a2 = Avx512F.FusedMultiplyAdd(b, p2, a2);
+        a3 = Avx512F.FusedMultiplyAdd(b, p3, a3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* column, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
+    {
+        a0.Store(column);
+        a1.Store(column + 16);
+        a2.Store(column + 32);
+        a3.Store(column + 48);
     }
 }
 
