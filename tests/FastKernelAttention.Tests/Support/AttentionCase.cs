@@ -58,7 +58,9 @@ public sealed record AttentionCase(
 
         bool isDouble = typeof(T) == typeof(double);
         double maxV = 0;
-        foreach (T x in value) maxV = Math.Max(maxV, Math.Abs(double.CreateTruncating(x)));
+        // Row by row: with no keys (n = 0) the 2D span has no elements to read.
+        for (int r = 0; r < value.Height; r++)
+            for (int c = 0; c < value.Width; c++) maxV = Math.Max(maxV, Math.Abs(double.CreateTruncating(value[r, c])));
         double outputTolerance = Tolerance.Output(isDouble) * Math.Max(maxV, 1e-300);
         for (int i = 0; i < M; i++)
         {
