@@ -69,7 +69,8 @@ internal static class MachineState
         }
     }
 
-    /// <summary>The checkout's short commit hash (git rev-parse in the binary's folder), or "unknown".</summary>
+    /// <summary>The checkout's short commit hash (git rev-parse in the binary's folder), else the COMMIT file beside a
+    /// published binary, or "unknown".</summary>
     public static string Commit()
     {
         try
@@ -80,14 +81,18 @@ internal static class MachineState
                 RedirectStandardError = true,
                 WorkingDirectory = AppContext.BaseDirectory,
             });
-            if (git is null) return "unknown";
-            string hash = git.StandardOutput.ReadToEnd().Trim();
-            git.WaitForExit();
-            return git.ExitCode == 0 && hash.Length > 0 ? hash : "unknown";
+            if (git is not null)
+            {
+                string hash = git.StandardOutput.ReadToEnd().Trim();
+                git.WaitForExit();
+                if (git.ExitCode == 0 && hash.Length > 0) return hash;
+            }
         }
         catch (Win32Exception)
         {
-            return "unknown";
         }
+        // A published benchmark outside a clone (bench/device/publish.sh writes the commit it was built from).
+        string file = Path.Combine(AppContext.BaseDirectory, "COMMIT");
+        return File.Exists(file) ? File.ReadAllText(file).Trim() : "unknown";
     }
 }

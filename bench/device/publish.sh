@@ -16,6 +16,10 @@ dotnet publish bench/FastKernelAttention.Benchmarks -c Release -r linux-x64 --se
 # disassembler and the debugger's libraries.
 rm -f "$build/publish/onnxruntime.dll" "$build/publish/libcapstone.so" "$build/publish/libmscordaccore.so" \
   "$build/publish/libmscordbi.so" "$build/publish/createdump"
+# The commit it was built from, for the results' header (the device's copy of the tree has no git history).
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit+changes"; fi
+echo "$commit" > "$build/publish/COMMIT"
 tar -C "$build/publish" -czf "$build/benchmark.tgz" .
 size=$(stat -c %s "$build/benchmark.tgz")
 echo "$build/benchmark.tgz: $((size / 1048576)) MiB"
