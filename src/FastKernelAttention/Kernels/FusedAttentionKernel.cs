@@ -607,8 +607,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         }
     }
 
-    /// <summary>One key's logits across <typeparamref name="TCount"/> query vectors: s + bias, then min(bound, s) when
-    /// <paramref name="rowBound"/> is not null (as <see cref="Softmax"/> does: the min keeps a NaN s).</summary>
+    /// <summary>One key's logits across <typeparamref name="TCount"/> query vectors (the others are not touched): s + bias,
+    /// then min(bound, s) when <paramref name="rowBound"/> is not null (the clamp D ≥ 0, MATH §2; the min keeps a NaN s).
+    /// The logit step of <see cref="Dot4"/> and <see cref="Dot1"/>, and the softmax's on masked tiles.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void FinishLogits<TCount>(T* bias, T* rowBound, ref TVec v0, ref TVec v1, ref TVec v2, ref TVec v3)
         where TCount : struct, IVectorCount
@@ -650,11 +651,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             T* y = packedQuery + v;
             for (int k = 0; k < d; k++, y += lanes)
                 sum = TOps.MultiplyAdd(TOps.BroadcastFrom(key + k), TOps.Load(y), sum);
-            if (keyBias != null)
-            {
-                sum = TOps.Add(sum, TOps.BroadcastFrom(keyBias));
-                if (rowBound != null) sum = TOps.Min(TOps.Load(rowBound + v), sum);
-            }
+            if (keyBias != null) FinishLogits<VectorCount1>(keyBias, rowBound != null ? rowBound + v : null, ref sum, ref sum, ref sum, ref sum);
             TOps.Store(sum, output + v);
             if (tileMax != null) TOps.Store(TOps.Max(TOps.Load(tileMax + v), sum), tileMax + v);
         }
@@ -678,7 +675,6 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     {
         int w = TOps.Count;
         TVec negativeInfinity = TOps.Broadcast(T.NegativeInfinity);
-        TVec bound0 = TOps.Load(rowBound), bound1 = TOps.Load(rowBound + w);
         TVec limit0 = TOps.Load(causalLimit), limit1 = TOps.Load(causalLimit + w);
         TVec negativeHalf = TOps.Broadcast(T.CreateTruncating(-logitHalf));
         TVec max0 = negativeInfinity, max1 = negativeInfinity;
@@ -695,25 +691,16 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             for (int j = 0; j < tileKeys; j++, s += lanes)
             {
                 TVec s0 = TOps.Load(s), s1 = TOps.Load(s + w);
-                if (form != LogitForm.Plain)
+                if (form == LogitForm.Direct)
                 {
                     TVec bias = keyBias != null ? TOps.BroadcastFrom(keyBias + j) : TOps.Zero;
-                    if (form == LogitForm.Direct)
-                    {
-                        s0 = TOps.MultiplyAdd(s0, negativeHalf, bias);
-                        s1 = TOps.MultiplyAdd(s1, negativeHalf, bias);
-                    }
-                    else if (form == LogitForm.BiasClamped)
-                    {
-                        // Clamp D ≥ 0 of the expansion (MATH §2): the full logit is at most 0. Min(bound, s) keeps a NaN s.
-                        s0 = TOps.Min(bound0, TOps.Add(s0, bias));
-                        s1 = TOps.Min(bound1, TOps.Add(s1, bias));
-                    }
-                    else
-                    {
-                        s0 = TOps.Add(s0, bias);
-                        s1 = TOps.Add(s1, bias);
-                    }
+                    s0 = TOps.MultiplyAdd(s0, negativeHalf, bias);
+                    s1 = TOps.MultiplyAdd(s1, negativeHalf, bias);
+                }
+                else if (form != LogitForm.Plain)
+                {
+                    // + bias, and for the Gaussian expansion without weights the clamp D ≥ 0 (MATH §2), as the logit step does.
+                    FinishLogits<VectorCount2>(keyBias + j, form == LogitForm.BiasClamped ? rowBound : null, ref s0, ref s1, ref s0, ref s0);
                 }
                 if (TMasked.Value || TDiagonal.Value)
                 {
