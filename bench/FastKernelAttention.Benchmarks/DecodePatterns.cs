@@ -87,7 +87,77 @@ public static unsafe class DecodePatterns
         double sequential = Median(rates[0]);
         for (int i = 0; i < Names.Length; i++)
             Console.WriteLine($"| {Names[i]} | {Median(rates[i]):F1} | {Median(rates[i]) / sequential:P0} |");
+        Console.WriteLine();
+        ByCacheLevel();
         return 0;
+    }
+
+    /// <summary>
+    /// Our decode call (W4's 32 heads × 128, one query row) with K and V stored as float and as bfloat16, for 16, 256 and
+    /// 8192 keys: K and V of 512 KiB, 8 MiB and 256 MiB in float (half that in bfloat16), i.e. from L2, L3 and memory on a
+    /// core with 1 MiB of L2 and 32 MiB of L3. Rates are elements of K and V per second (the arithmetic is the same per
+    /// element in both formats) and GB/s of the stored bytes; the two formats of one size are timed in turns (medians).
+    /// </summary>
+    private static void ByCacheLevel()
+    {
+        var options = new AttentionOptions { MaxDegreeOfParallelism = 1 };
+        var random = new Random(6);
+        var query = new float[RowFloats];
+        var output = new float[RowFloats];
+        for (int i = 0; i < query.Length; i++) query[i] = (float)(random.NextDouble() * 2 - 1);
+        Console.WriteLine("Our decode call by where K and V live (32 heads × 128, one query row; medians of calls in turns):");
+        Console.WriteLine();
+        Console.WriteLine("| keys | K + V (float) | float: G elements/s | GB/s | bfloat16: G elements/s | GB/s | bfloat16 / float |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (int keys in new[] { 16, 256, Keys })
+        {
+            var key = new float[keys * RowFloats];
+            var value = new float[keys * RowFloats];
+            for (long i = 0; i < key.LongLength; i++)
+            {
+                key[i] = (float)(random.NextDouble() * 2 - 1);
+                value[i] = (float)(random.NextDouble() * 2 - 1);
+            }
+            BFloat16[] key16 = Array.ConvertAll(key, x => (BFloat16)x), value16 = Array.ConvertAll(value, x => (BFloat16)x);
+            int width = (int)RowFloats;
+            Action[] calls =
+            {
+                () => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(query, 1, width), new ReadOnlySpan2D<float>(key, keys, width),
+                    new ReadOnlySpan2D<float>(value, keys, width), new Span2D<float>(output, 1, width), Heads, Heads, options),
+                () => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(query, 1, width), new ReadOnlySpan2D<BFloat16>(key16, keys, width),
+                    new ReadOnlySpan2D<BFloat16>(value16, keys, width), new Span2D<float>(output, 1, width), Heads, Heads, options),
+            };
+            double[] seconds = InTurns(calls);
+            double elements = 2.0 * key.LongLength;
+            double floatRate = elements / seconds[0] / 1e9, bf16Rate = elements / seconds[1] / 1e9;
+            Console.WriteLine($"| {keys} | {elements * sizeof(float) / (1 << 20):0.#} MiB | {floatRate:F1} | {floatRate * sizeof(float):F1} | "
+                + $"{bf16Rate:F1} | {bf16Rate * 2:F1} | {seconds[0] / seconds[1]:F2}× |");
+        }
+    }
+
+    /// <summary>Median seconds per call of each call, sampled in turns (each sample ≥ 20 ms of repeated calls, after a warm-up).</summary>
+    private static double[] InTurns(Action[] calls)
+    {
+        var repeats = new int[calls.Length];
+        for (int i = 0; i < calls.Length; i++)
+        {
+            var warm = Stopwatch.StartNew();
+            int count = 0;
+            do { calls[i](); count++; } while (warm.Elapsed.TotalSeconds < 0.3);
+            repeats[i] = Math.Max(1, (int)(count * 0.02 / warm.Elapsed.TotalSeconds));
+        }
+        var samples = new List<double>[calls.Length];
+        for (int i = 0; i < calls.Length; i++) samples[i] = new List<double>();
+        for (int round = 0; round < 15; round++)
+        {
+            for (int i = 0; i < calls.Length; i++)
+            {
+                var watch = Stopwatch.StartNew();
+                for (int r = 0; r < repeats[i]; r++) calls[i]();
+                samples[i].Add(watch.Elapsed.TotalSeconds / repeats[i]);
+            }
+        }
+        return Array.ConvertAll(samples, Median);
     }
 
     private static float Call(float[] query, float[] key, float[] value, float[] output, AttentionOptions options)
