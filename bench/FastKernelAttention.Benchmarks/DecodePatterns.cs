@@ -127,37 +127,12 @@ public static unsafe class DecodePatterns
                 () => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(query, 1, width), new ReadOnlySpan2D<BFloat16>(key16, keys, width),
                     new ReadOnlySpan2D<BFloat16>(value16, keys, width), new Span2D<float>(output, 1, width), Heads, Heads, options),
             };
-            double[] seconds = InTurns(calls);
+            double[] milliseconds = QuickTable.InterleavedMedians(calls, 15, threads: 1);
             double elements = 2.0 * key.LongLength;
-            double floatRate = elements / seconds[0] / 1e9, bf16Rate = elements / seconds[1] / 1e9;
+            double floatRate = elements / milliseconds[0] / 1e6, bf16Rate = elements / milliseconds[1] / 1e6;
             Console.WriteLine($"| {keys} | {elements * sizeof(float) / (1 << 20):0.#} MiB | {floatRate:F1} | {floatRate * sizeof(float):F1} | "
-                + $"{bf16Rate:F1} | {bf16Rate * 2:F1} | {seconds[0] / seconds[1]:F2}× |");
+                + $"{bf16Rate:F1} | {bf16Rate * 2:F1} | {milliseconds[0] / milliseconds[1]:F2}× |");
         }
-    }
-
-    /// <summary>Median seconds per call of each call, sampled in turns (each sample ≥ 20 ms of repeated calls, after a warm-up).</summary>
-    private static double[] InTurns(Action[] calls)
-    {
-        var repeats = new int[calls.Length];
-        for (int i = 0; i < calls.Length; i++)
-        {
-            var warm = Stopwatch.StartNew();
-            int count = 0;
-            do { calls[i](); count++; } while (warm.Elapsed.TotalSeconds < 0.3);
-            repeats[i] = Math.Max(1, (int)(count * 0.02 / warm.Elapsed.TotalSeconds));
-        }
-        var samples = new List<double>[calls.Length];
-        for (int i = 0; i < calls.Length; i++) samples[i] = new List<double>();
-        for (int round = 0; round < 15; round++)
-        {
-            for (int i = 0; i < calls.Length; i++)
-            {
-                var watch = Stopwatch.StartNew();
-                for (int r = 0; r < repeats[i]; r++) calls[i]();
-                samples[i].Add(watch.Elapsed.TotalSeconds / repeats[i]);
-            }
-        }
-        return Array.ConvertAll(samples, Median);
     }
 
     private static float Call(float[] query, float[] key, float[] value, float[] output, AttentionOptions options)
