@@ -13,6 +13,7 @@ namespace FastKernelAttention.Benchmarks;
 /// of 8 rounds). The models do a decode kernel's loads, FMAs and horizontal sums on the same arrays (their results are
 /// discarded); "state" is the per-head query (logit phase) and accumulator (value phase) such a kernel keeps in L1/L2:
 /// 32 heads × 128 floats = 16 KiB each for W4, or 4 KiB when a model aliases the heads to show what the size costs.
+/// A second table times our decode call with K and V in L2, L3 and memory, float against bfloat16 (<see cref="ByCacheLevel"/>).
 /// </summary>
 public static unsafe class DecodePatterns
 {

@@ -12,7 +12,8 @@ namespace FastKernelAttention.Benchmarks;
 /// <c>-- --workloads [--threads N] [--save] [--only W1,W4] [--no-reference]</c>: issue 5's workloads W1–W7 against ONNX Runtime
 /// (minutes; --save writes bench/results/&lt;cpu&gt;/summary.json, &lt;date&gt;-workloads.md and workloads.png).
 /// <c>-- --chart [path/summary.json]</c>: redraws workloads.png from a saved summary without measuring.
-/// <c>-- --decode-patterns</c>: one core's read rate of W4's K and V in the orders a decode kernel can use (<see cref="DecodePatterns"/>).
+/// <c>-- --decode-patterns</c>: one core's read rate of W4's K and V in the orders a decode kernel can use, and our decode call
+/// with K and V in L2, L3 and memory (<see cref="DecodePatterns"/>).
 /// <c>-- --results-folder</c>: prints this machine's bench/results/&lt;cpu&gt; folder (for scripts that write beside it:
 /// bench/device/run.sh).
 /// </summary>
