@@ -86,7 +86,7 @@ internal static unsafe partial class AttentionDriver
     }
 
     /// <summary>The average reads per K/V row from which the per-head copy pays (<see cref="PackedKeyValueBytes"/>).</summary>
-    internal const int MinPackedReads = 24;
+    internal const int MinPackedReads = 4;
 
     /// <summary>Bytes of workspace a call needs (63 bytes of slack included for the 64-byte alignment).</summary>
     public static long WorkspaceBytes(int elementSize, int headDim, int valueDim, int keyCount, int headCount,
@@ -104,9 +104,12 @@ internal static unsafe partial class AttentionDriver
     /// kernel streams each row once), or fewer than <see cref="MinPackedReads"/> reads of each K/V row on average by
     /// (query head, 64-query block) pairs — G·⌈m/64⌉ dense, about half that causal. Token-major rows H·d elements apart put
     /// each 256–512-byte head row on its own cache lines and pages, and every reading block pays for that, while the copy
-    /// costs the same per row however often it is read. Measured by in-process A/B on this machine (packed / unpacked
-    /// speed): 64 reads (W7) 1.07×, 32 reads (H = Hkv = 8, L = 2048; H = 16, Hkv = 8, L = 1024; W7 causal) 1.03–1.08×,
-    /// 16 reads (W1) 1.00×, 8.5 reads (W2, causal) 0.975×.
+    /// costs the same per row however often it is read. Measured by in-process A/B (packed / unpacked speed, one thread):
+    /// on an AMD EPYC (Zen 4; 32 KiB 8-way L1d, 1 MiB L2) 64 reads (W7) 1.07×, 32 reads (H = Hkv = 8, L = 2048;
+    /// H = 16, Hkv = 8, L = 1024; W7 causal) 1.03–1.08×, 16 reads (W1) 1.00×, 8.5 reads (W2, causal) 0.975×; on an Intel
+    /// Xeon (AVX-512 FP16/AMX generation; 48 KiB 12-way L1d, 2 MiB L2), where the 2 KiB row pitch of W1 costs far more,
+    /// 16 reads (W1) 1.23×, 8 reads (H = 16, L = 512, d = 128) 1.22×, 8.5 reads (W2) 1.11×, 4 reads (H = 8, L = 256)
+    /// 1.03×, 2 reads (H = 8, L = 128) 0.96×, 1.5 reads (the same, causal) 0.90×.
     /// </summary>
     internal static long PackedKeyValueBytes(int elementSize, int queryCount, int keyCount, nint keyStride, nint valueStride,
         int headDim, int valueDim, int headCount, int keyValueHeadCount, bool gaussian, bool causal)
