@@ -69,10 +69,11 @@ internal unsafe struct BFloat16Format<TVec> : IKeyValueFormat<float, TVec, ushor
 
 /// <summary>
 /// IEEE binary16 (<see cref="System.Half"/>) bit patterns widened to float without F16C (which .NET does not expose):
-/// x = ((h &lt;&lt; 16) &gt;&gt; 3 arithmetic) &amp; 0x8FFFE000 puts the sign at bit 31 and the exponent and mantissa at float
-/// positions; x·2¹¹² moves the exponent from bias 15 to bias 127 and is exact for normal and subnormal halves alike (the
-/// sign rides along); an all-ones half exponent (±∞, NaN) gets an all-ones float exponent instead. Six integer operations,
-/// one multiply and a select per register.
+/// x = (sign-extended h &lt;&lt; 13) &amp; 0x8FFFE000 puts the sign at bit 31 and the exponent and mantissa at float
+/// positions (the sign-extending load leaves copies of the sign above bit 15; the mask keeps the top one); x·2¹¹² moves the
+/// exponent from bias 15 to bias 127 and is exact for normal and subnormal halves alike (the sign rides along); an all-ones
+/// half exponent (±∞, NaN) gets an all-ones float exponent instead. A widening load, four integer operations, one multiply
+/// and a select per register.
 /// </summary>
 internal unsafe struct HalfFormat<TVec> : IKeyValueFormat<float, TVec, ushort>
     where TVec : unmanaged
@@ -89,48 +90,42 @@ internal unsafe struct HalfFormat<TVec> : IKeyValueFormat<float, TVec, ushort>
     public static TVec Load(ushort* source)
     {
         if (typeof(TVec) == typeof(Vector512<float>))
-        {
-            Vector512<uint> h = Avx512F.ConvertToVector512UInt32(Vector256.Load(source));
-            return (TVec)(object)Widen(h);
-        }
+            return (TVec)(object)Widen(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)source)));
         if (typeof(TVec) == typeof(Vector256<float>))
-        {
-            Vector256<uint> h = Avx2.ConvertToVector256Int32(source).AsUInt32();
-            return (TVec)(object)Widen(h);
-        }
+            return (TVec)(object)Widen(Avx2.ConvertToVector256Int32((short*)source));
         if (typeof(TVec) == typeof(Vector128<float>))
         {
-            Vector128<ushort> narrow = Vector128.CreateScalarUnsafe(*(ulong*)source).AsUInt16();
+            Vector128<short> narrow = Vector128.CreateScalarUnsafe(*(ulong*)source).AsInt16();
             return (TVec)(object)Widen(Vector128.WidenLower(narrow));
         }
         return (TVec)(object)LoadScalar(source);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Widen(Vector512<uint> h)
+    private static Vector512<float> Widen(Vector512<int> h)
     {
-        // x = sign | exponent and mantissa moved to float positions (arithmetic shift, then clear the copies of the sign).
-        Vector512<int> x = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(h, 16).AsInt32(), 3) & Vector512.Create(SignedMagnitudeMask);
+        // x = sign | exponent and mantissa moved to float positions (h sign-extended: clear the copies of the sign).
+        Vector512<int> x = Vector512.ShiftLeft(h, 13) & Vector512.Create(SignedMagnitudeMask);
         Vector512<float> finite = x.AsSingle() * Vector512.Create(Rebias);
         Vector512<int> special = Vector512.Equals(x & Vector512.Create(ShiftedExponent), Vector512.Create(ShiftedExponent));
         return Vector512.ConditionalSelect(special.AsSingle(), (x | Vector512.Create(FloatInfinityBits)).AsSingle(), finite);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Widen(Vector256<uint> h)
+    private static Vector256<float> Widen(Vector256<int> h)
     {
-        // x = sign | exponent and mantissa moved to float positions (arithmetic shift, then clear the copies of the sign).
-        Vector256<int> x = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(h, 16).AsInt32(), 3) & Vector256.Create(SignedMagnitudeMask);
+        // x = sign | exponent and mantissa moved to float positions (h sign-extended: clear the copies of the sign).
+        Vector256<int> x = Vector256.ShiftLeft(h, 13) & Vector256.Create(SignedMagnitudeMask);
         Vector256<float> finite = x.AsSingle() * Vector256.Create(Rebias);
         Vector256<int> special = Vector256.Equals(x & Vector256.Create(ShiftedExponent), Vector256.Create(ShiftedExponent));
         return Vector256.ConditionalSelect(special.AsSingle(), (x | Vector256.Create(FloatInfinityBits)).AsSingle(), finite);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Widen(Vector128<uint> h)
+    private static Vector128<float> Widen(Vector128<int> h)
     {
-        // x = sign | exponent and mantissa moved to float positions (arithmetic shift, then clear the copies of the sign).
-        Vector128<int> x = Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(h, 16).AsInt32(), 3) & Vector128.Create(SignedMagnitudeMask);
+        // x = sign | exponent and mantissa moved to float positions (h sign-extended: clear the copies of the sign).
+        Vector128<int> x = Vector128.ShiftLeft(h, 13) & Vector128.Create(SignedMagnitudeMask);
         Vector128<float> finite = x.AsSingle() * Vector128.Create(Rebias);
         Vector128<int> special = Vector128.Equals(x & Vector128.Create(ShiftedExponent), Vector128.Create(ShiftedExponent));
         return Vector128.ConditionalSelect(special.AsSingle(), (x | Vector128.Create(FloatInfinityBits)).AsSingle(), finite);
