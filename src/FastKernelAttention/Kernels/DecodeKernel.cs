@@ -398,8 +398,11 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         }
     }
 
-    /// <summary>a ← a + p_j·v_j for every pair, key-major like <see cref="TileScores"/> (α was applied before); two keys at
-    /// a time keep the accumulator in registers across both (same order per element: key j, then key j + 1).</summary>
+    /// <summary>a ← a + p_j·v_j for every pair, key-major like <see cref="TileScores"/> (α was applied before); four (then
+    /// two) keys at a time keep the accumulator in registers across them (same order per element: key j, then j + 1, …),
+    /// and on 512-bit paths the pairs of a kv group (GQA heads, decode rows) share each value load four pairs at a time
+    /// (in-process A/B on the Intel Xeon, one thread, H = 32, n = 4096, d = 128: G = 4 −11%, G = 8 −14%, bf16 G = 4 −12%,
+    /// four causal rows −13% in time; W4 (G = 1) unchanged; bitwise the same results).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TileValues(in AttentionProblem<T> p, in DecodeLayout<TKv> kv, int firstHead, int heads, int rows,
         int* keyEnds, int tileStart, int tileKeys, int nextTileEnd, T* probabilities, T* accumulators)
@@ -434,22 +437,37 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                 PrefetchSlice(in kv, ahead2, j + 6 < tileKeys, kvHead, dv, p.HeadDim);
                 PrefetchSlice(in kv, ahead3, j + 7 < tileKeys, kvHead, dv, p.HeadDim);
                 TKv* v0 = valueRow + (nint)kvHead * dv;
+                int groupStart = head;
                 for (; head < groupEnd; head++)
                 {
-                    int pairBase = (head - firstHead) * rows;
-                    int r = firstRowSeeing;
-                    for (; r < allFrom; r++)
+                    for (int r = firstRowSeeing; r < allFrom; r++)
                     {
                         // A row whose causal end falls inside the step: its keys one at a time, in order.
-                        int pair = pairBase + r;
+                        int pair = (head - firstHead) * rows + r;
                         for (int jj = j; jj < j + 4 && tileStart + jj < keyEnds[r]; jj++)
                             MultiplyAdd(probabilities[(nint)pair * KeyTile + jj], v0 + (nint)(jj - j) * kv.ValueStride, accumulators + (nint)pair * dv, dv);
                     }
-                    for (; r < rows; r++)
+                }
+                // The group's pairs that see all four keys: four at a time share the value loads (512-bit paths: 16
+                // broadcasts, 4 value and 4 accumulator registers fit the 32), the rest one at a time.
+                int fullRows = rows - allFrom;
+                int groupPairs = (groupEnd - groupStart) * fullRows;
+                int index = 0;
+                if (Unsafe.SizeOf<TVec>() == 64)
+                {
+                    for (; index + 4 <= groupPairs; index += 4)
                     {
-                        int pair = pairBase + r;
-                        MultiplyAdd4(probabilities + (nint)pair * KeyTile + j, v0, kv.ValueStride, accumulators + (nint)pair * dv, dv);
+                        int pair0 = GroupPair(groupStart - firstHead, rows, allFrom, fullRows, index);
+                        int pair1 = GroupPair(groupStart - firstHead, rows, allFrom, fullRows, index + 1);
+                        int pair2 = GroupPair(groupStart - firstHead, rows, allFrom, fullRows, index + 2);
+                        int pair3 = GroupPair(groupStart - firstHead, rows, allFrom, fullRows, index + 3);
+                        MultiplyAdd4Shared(probabilities + j, pair0, pair1, pair2, pair3, v0, kv.ValueStride, accumulators, dv);
                     }
+                }
+                for (; index < groupPairs; index++)
+                {
+                    int pair = GroupPair(groupStart - firstHead, rows, allFrom, fullRows, index);
+                    MultiplyAdd4(probabilities + (nint)pair * KeyTile + j, v0, kv.ValueStride, accumulators + (nint)pair * dv, dv);
                 }
             }
         }
@@ -635,6 +653,49 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
             x = T.FusedMultiplyAdd(probabilities[1], TFormat.LoadScalar(v1 + c), x);
             x = T.FusedMultiplyAdd(probabilities[2], TFormat.LoadScalar(v2 + c), x);
             accumulator[c] = T.FusedMultiplyAdd(probabilities[3], TFormat.LoadScalar(v3 + c), x);
+        }
+    }
+
+    /// <summary>Pair index of the <paramref name="index"/>-th (head, row) of a kv group's rows [firstRow, firstRow + rowCount)
+    /// (heads from the item-local <paramref name="firstLocalHead"/>; head-major, as pair = local head·rows + row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int GroupPair(int firstLocalHead, int rows, int firstRow, int rowCount, int index) =>
+        (firstLocalHead + index / rowCount) * rows + firstRow + index % rowCount;
+
+    /// <summary><see cref="MultiplyAdd4"/> for four pairs reading the same four value rows: each value register is loaded
+    /// (and widened) once for the four; per element every pair gets exactly the operations, in the order, of its own call.
+    /// <paramref name="probabilities"/> points at key j of pair 0's tile row (pair p's at + p·KeyTile).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MultiplyAdd4Shared(T* probabilities, int pair0, int pair1, int pair2, int pair3, TKv* value,
+        nint valueStride, T* accumulators, int dv)
+    {
+        int w = TOps.Count;
+        T* p0 = probabilities + (nint)pair0 * KeyTile, p1 = probabilities + (nint)pair1 * KeyTile;
+        T* p2 = probabilities + (nint)pair2 * KeyTile, p3 = probabilities + (nint)pair3 * KeyTile;
+        T* a0 = accumulators + (nint)pair0 * dv, a1 = accumulators + (nint)pair1 * dv;
+        T* a2 = accumulators + (nint)pair2 * dv, a3 = accumulators + (nint)pair3 * dv;
+        TVec b00 = TOps.Broadcast(p0[0]), b01 = TOps.Broadcast(p0[1]), b02 = TOps.Broadcast(p0[2]), b03 = TOps.Broadcast(p0[3]);
+        TVec b10 = TOps.Broadcast(p1[0]), b11 = TOps.Broadcast(p1[1]), b12 = TOps.Broadcast(p1[2]), b13 = TOps.Broadcast(p1[3]);
+        TVec b20 = TOps.Broadcast(p2[0]), b21 = TOps.Broadcast(p2[1]), b22 = TOps.Broadcast(p2[2]), b23 = TOps.Broadcast(p2[3]);
+        TVec b30 = TOps.Broadcast(p3[0]), b31 = TOps.Broadcast(p3[1]), b32 = TOps.Broadcast(p3[2]), b33 = TOps.Broadcast(p3[3]);
+        TKv* v1 = value + valueStride, v2 = v1 + valueStride, v3 = v2 + valueStride;
+        int c = 0;
+        // In bounds: c + w <= dv on the four value rows and the four accumulators.
+        for (; c + w <= dv; c += w)
+        {
+            TVec x0 = TFormat.Load(value + c), x1 = TFormat.Load(v1 + c), x2 = TFormat.Load(v2 + c), x3 = TFormat.Load(v3 + c);
+            TOps.Store(TOps.MultiplyAdd(b03, x3, TOps.MultiplyAdd(b02, x2, TOps.MultiplyAdd(b01, x1, TOps.MultiplyAdd(b00, x0, TOps.Load(a0 + c))))), a0 + c);
+            TOps.Store(TOps.MultiplyAdd(b13, x3, TOps.MultiplyAdd(b12, x2, TOps.MultiplyAdd(b11, x1, TOps.MultiplyAdd(b10, x0, TOps.Load(a1 + c))))), a1 + c);
+            TOps.Store(TOps.MultiplyAdd(b23, x3, TOps.MultiplyAdd(b22, x2, TOps.MultiplyAdd(b21, x1, TOps.MultiplyAdd(b20, x0, TOps.Load(a2 + c))))), a2 + c);
+            TOps.Store(TOps.MultiplyAdd(b33, x3, TOps.MultiplyAdd(b32, x2, TOps.MultiplyAdd(b31, x1, TOps.MultiplyAdd(b30, x0, TOps.Load(a3 + c))))), a3 + c);
+        }
+        for (; c < dv; c++)
+        {
+            T x0 = TFormat.LoadScalar(value + c), x1 = TFormat.LoadScalar(v1 + c), x2 = TFormat.LoadScalar(v2 + c), x3 = TFormat.LoadScalar(v3 + c);
+            a0[c] = T.FusedMultiplyAdd(p0[3], x3, T.FusedMultiplyAdd(p0[2], x2, T.FusedMultiplyAdd(p0[1], x1, T.FusedMultiplyAdd(p0[0], x0, a0[c]))));
+            a1[c] = T.FusedMultiplyAdd(p1[3], x3, T.FusedMultiplyAdd(p1[2], x2, T.FusedMultiplyAdd(p1[1], x1, T.FusedMultiplyAdd(p1[0], x0, a1[c]))));
+            a2[c] = T.FusedMultiplyAdd(p2[3], x3, T.FusedMultiplyAdd(p2[2], x2, T.FusedMultiplyAdd(p2[1], x1, T.FusedMultiplyAdd(p2[0], x0, a2[c]))));
+            a3[c] = T.FusedMultiplyAdd(p3[3], x3, T.FusedMultiplyAdd(p3[2], x2, T.FusedMultiplyAdd(p3[1], x1, T.FusedMultiplyAdd(p3[0], x0, a3[c]))));
         }
     }
 
