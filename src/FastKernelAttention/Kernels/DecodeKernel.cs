@@ -452,21 +452,22 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                 // broadcasts, 4 value and 4 accumulator registers fit the 32), the rest one at a time.
                 int fullRows = rows - allFrom;
                 int groupPairs = (groupEnd - groupStart) * fullRows;
+                int localStart = groupStart - firstHead;
                 int index = 0;
                 if (Unsafe.SizeOf<TVec>() == 64)
                 {
                     for (; index + 4 <= groupPairs; index += 4)
                     {
-                        int pair0 = GroupPair(groupStart - firstHead, rows, allFrom, fullRows, index);
-                        int pair1 = GroupPair(groupStart - firstHead, rows, allFrom, fullRows, index + 1);
-                        int pair2 = GroupPair(groupStart - firstHead, rows, allFrom, fullRows, index + 2);
-                        int pair3 = GroupPair(groupStart - firstHead, rows, allFrom, fullRows, index + 3);
+                        int pair0 = GroupPair(localStart, rows, allFrom, fullRows, index);
+                        int pair1 = GroupPair(localStart, rows, allFrom, fullRows, index + 1);
+                        int pair2 = GroupPair(localStart, rows, allFrom, fullRows, index + 2);
+                        int pair3 = GroupPair(localStart, rows, allFrom, fullRows, index + 3);
                         MultiplyAdd4Shared(probabilities + j, pair0, pair1, pair2, pair3, v0, kv.ValueStride, accumulators, dv);
                     }
                 }
                 for (; index < groupPairs; index++)
                 {
-                    int pair = GroupPair(groupStart - firstHead, rows, allFrom, fullRows, index);
+                    int pair = GroupPair(localStart, rows, allFrom, fullRows, index);
                     MultiplyAdd4(probabilities + (nint)pair * KeyTile + j, v0, kv.ValueStride, accumulators + (nint)pair * dv, dv);
                 }
             }
@@ -664,7 +665,8 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
 
     /// <summary><see cref="MultiplyAdd4"/> for four pairs reading the same four value rows: each value register is loaded
     /// (and widened) once for the four; per element every pair gets exactly the operations, in the order, of its own call.
-    /// <paramref name="probabilities"/> points at key j of pair 0's tile row (pair p's at + p·KeyTile).</summary>
+    /// <paramref name="probabilities"/> points at key j of the tile's first row (pair index 0); pair p's keys are
+    /// KeyTile·p further on, its accumulator dv·p after <paramref name="accumulators"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void MultiplyAdd4Shared(T* probabilities, int pair0, int pair1, int pair2, int pair3, TKv* value,
         nint valueStride, T* accumulators, int dv)
