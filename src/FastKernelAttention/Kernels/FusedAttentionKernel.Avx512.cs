@@ -123,14 +123,15 @@ internal static unsafe class FusedExpValues
     }
 }
 
-/// <summary>The AVX-512 float block's query packing: whole 16 × 16 squares of the scaled queries transposed in registers.</summary>
-internal static unsafe class QuerySquares
+/// <summary>The AVX-512 float block's 16 × 16 transposes: the query packing (rows in, lanes out) and the output (lanes in,
+/// rows out). The transpose is the usual four stages of in-lane unpacks (32- then 64-bit) and 128-bit lane shuffles; it
+/// moves bits only.</summary>
+internal static unsafe class FloatSquares
 {
     /// <summary>
     /// 16 query rows × 16 columns (rows <paramref name="queryStride"/> apart) scaled as <see cref="FusedAttentionKernel{T, TVec, TOps}"/>'s
     /// packing does (widened to double, multiplied, rounded once to float) and written transposed: column c of the square
-    /// to <paramref name="destination"/> + c·<paramref name="lanes"/>, 16 lanes. The transpose is the usual four stages of
-    /// in-lane unpacks (32- then 64-bit) and 128-bit lane shuffles; it moves bits only, so the result is the scalar packing's.
+    /// to <paramref name="destination"/> + c·<paramref name="lanes"/>, 16 lanes: the scalar packing's result.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void PackScaledSquare(float* rows, nint queryStride, double scale, float* destination, int lanes)
@@ -144,21 +145,36 @@ internal static unsafe class QuerySquares
             return Vector512.Create(low, high);
         }
 
+        Transpose(R(0), R(1), R(2), R(3), R(4), R(5), R(6), R(7), R(8), R(9), R(10), R(11), R(12), R(13), R(14), R(15), destination, lanes);
+    }
+
+    /// <summary>16 × 16 floats transposed: element j of the 16 floats at <paramref name="source"/> + i·<paramref name="sourceStride"/>
+    /// goes to element i of the 16 at <paramref name="destination"/> + j·<paramref name="destinationStride"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void TransposeSquare(float* source, nint sourceStride, float* destination, nint destinationStride)
+    {
+        Vector512<float> R(int i) => Vector512.Load(source + i * sourceStride);
+        Transpose(R(0), R(1), R(2), R(3), R(4), R(5), R(6), R(7), R(8), R(9), R(10), R(11), R(12), R(13), R(14), R(15), destination, destinationStride);
+    }
+
+    /// <summary>Writes element j of r_i to destination + j·stride + i.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose(Vector512<float> r0, Vector512<float> r1, Vector512<float> r2, Vector512<float> r3,
+        Vector512<float> r4, Vector512<float> r5, Vector512<float> r6, Vector512<float> r7,
+        Vector512<float> r8, Vector512<float> r9, Vector512<float> r10, Vector512<float> r11,
+        Vector512<float> r12, Vector512<float> r13, Vector512<float> r14, Vector512<float> r15, float* destination, nint stride)
+    {
         // Stage 1 and 2 per group of four rows g: u[4g + c] holds, in 128-bit lane L, rows 4g … 4g + 3 of column 4L + c.
-        Vector512<float> r0 = R(0), r1 = R(1), r2 = R(2), r3 = R(3);
         Quad(r0, r1, r2, r3, out Vector512<float> u0, out Vector512<float> u1, out Vector512<float> u2, out Vector512<float> u3);
-        r0 = R(4); r1 = R(5); r2 = R(6); r3 = R(7);
-        Quad(r0, r1, r2, r3, out Vector512<float> u4, out Vector512<float> u5, out Vector512<float> u6, out Vector512<float> u7);
-        r0 = R(8); r1 = R(9); r2 = R(10); r3 = R(11);
-        Quad(r0, r1, r2, r3, out Vector512<float> u8, out Vector512<float> u9, out Vector512<float> u10, out Vector512<float> u11);
-        r0 = R(12); r1 = R(13); r2 = R(14); r3 = R(15);
-        Quad(r0, r1, r2, r3, out Vector512<float> u12, out Vector512<float> u13, out Vector512<float> u14, out Vector512<float> u15);
+        Quad(r4, r5, r6, r7, out Vector512<float> u4, out Vector512<float> u5, out Vector512<float> u6, out Vector512<float> u7);
+        Quad(r8, r9, r10, r11, out Vector512<float> u8, out Vector512<float> u9, out Vector512<float> u10, out Vector512<float> u11);
+        Quad(r12, r13, r14, r15, out Vector512<float> u12, out Vector512<float> u13, out Vector512<float> u14, out Vector512<float> u15);
 
         // Stages 3 and 4: column 4L + c gathers lane L of u[c], u[4 + c], u[8 + c], u[12 + c].
-        Columns(u0, u4, u8, u12, destination, lanes);
-        Columns(u1, u5, u9, u13, destination + lanes, lanes);
-        Columns(u2, u6, u10, u14, destination + 2 * lanes, lanes);
-        Columns(u3, u7, u11, u15, destination + 3 * lanes, lanes);
+        Columns(u0, u4, u8, u12, destination, stride);
+        Columns(u1, u5, u9, u13, destination + stride, stride);
+        Columns(u2, u6, u10, u14, destination + 2 * stride, stride);
+        Columns(u3, u7, u11, u15, destination + 3 * stride, stride);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -173,17 +189,79 @@ internal static unsafe class QuerySquares
         c3 = Avx512F.UnpackHigh(t1, t3).AsSingle();
     }
 
-    /// <summary>Writes columns c, 4 + c, 8 + c, 12 + c (destination points at column c; columns <paramref name="lanes"/> apart).</summary>
+    /// <summary>Writes columns c, 4 + c, 8 + c, 12 + c (destination points at column c; columns <paramref name="stride"/> apart).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Columns(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, float* destination, int lanes)
+    private static void Columns(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, float* destination, nint stride)
     {
         const byte even = 0b10_00_10_00, odd = 0b11_01_11_01;
         Vector512<float> v = Avx512F.Shuffle4x128(a, b, even), w = Avx512F.Shuffle4x128(a, b, odd);
         Vector512<float> v2 = Avx512F.Shuffle4x128(c, d, even), w2 = Avx512F.Shuffle4x128(c, d, odd);
         Avx512F.Shuffle4x128(v, v2, even).Store(destination);
-        Avx512F.Shuffle4x128(w, w2, even).Store(destination + 4 * lanes);
-        Avx512F.Shuffle4x128(v, v2, odd).Store(destination + 8 * lanes);
-        Avx512F.Shuffle4x128(w, w2, odd).Store(destination + 12 * lanes);
+        Avx512F.Shuffle4x128(w, w2, even).Store(destination + 4 * stride);
+        Avx512F.Shuffle4x128(v, v2, odd).Store(destination + 8 * stride);
+        Avx512F.Shuffle4x128(w, w2, odd).Store(destination + 12 * stride);
+    }
+}
+
+/// <summary>The AVX-512 float block's output: O = a / l from the dv × 64 double row state, rounded once to float and
+/// written row by row through 16 × 16 transposes (the 4 × 4 double transposes and the divisions were ≈ 2–3% of a W1 or
+/// W7 call: a 256-bit double division issues once per 8 cycles).</summary>
+internal static unsafe class BlockOutput
+{
+    /// <summary>Queries per block on this path (4 vectors of 16 floats).</summary>
+    private const int Lanes = 64;
+
+    /// <summary>
+    /// a ← a / l in place for every column c &lt; <paramref name="dv"/> and lane, and <paramref name="staging"/>[c·64 + lane]
+    /// ← (float)(a / l). The quotient is q = a·y with y = 1/l, corrected once, q + (a − q·l)·y (the residual exact by
+    /// FMA): the correctly rounded a / l when y is 1/l rounded to nearest (Markstein's theorem), so the division's
+    /// result, bit for bit. A non-finite q (a = ±∞ or NaN, l = 0 or NaN) is kept as it is, which is then a / l too, except
+    /// for l = 0, whose lanes are never read back.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Divide(double* rowA, double* rowL, float* staging, int dv)
+    {
+        Vector512<double> l0 = Vector512.Load(rowL), l1 = Vector512.Load(rowL + 8), l2 = Vector512.Load(rowL + 16), l3 = Vector512.Load(rowL + 24);
+        Vector512<double> l4 = Vector512.Load(rowL + 32), l5 = Vector512.Load(rowL + 40), l6 = Vector512.Load(rowL + 48), l7 = Vector512.Load(rowL + 56);
+        Vector512<double> one = Vector512<double>.One;
+        Vector512<double> y0 = one / l0, y1 = one / l1, y2 = one / l2, y3 = one / l3;
+        Vector512<double> y4 = one / l4, y5 = one / l5, y6 = one / l6, y7 = one / l7;
+        for (int c = 0; c < dv; c++, rowA += Lanes, staging += Lanes)
+        {
+            Quotient(rowA, staging, l0, y0);
+            Quotient(rowA + 8, staging + 8, l1, y1);
+            Quotient(rowA + 16, staging + 16, l2, y2);
+            Quotient(rowA + 24, staging + 24, l3, y3);
+            Quotient(rowA + 32, staging + 32, l4, y4);
+            Quotient(rowA + 40, staging + 40, l5, y5);
+            Quotient(rowA + 48, staging + 48, l6, y6);
+            Quotient(rowA + 56, staging + 56, l7, y7);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Quotient(double* a, float* staging, Vector512<double> l, Vector512<double> y)
+    {
+        Vector512<double> x = Vector512.Load(a);
+        Vector512<double> q = x * y;
+        Vector512<double> residual = Avx512F.FusedMultiplyAddNegated(q, l, x);   // x − q·l, exact
+        Vector512<double> corrected = Avx512F.FusedMultiplyAdd(residual, y, q);
+        q = Vector512.ConditionalSelect(Vector512.Equals(residual, residual), corrected, q);
+        q.Store(a);
+        Avx512F.ConvertToVector256Single(q).Store(staging);
+    }
+
+    /// <summary>Output rows [0, <paramref name="groupRows"/>) (a multiple of 16) of columns [0, <paramref name="dv"/>) (a
+    /// multiple of 16) from the float quotients <see cref="Divide"/> left in <paramref name="staging"/> (dv × 64).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void StoreSquares(float* staging, int dv, float* output, nint outputStride, int groupRows)
+    {
+        // In bounds: rows lane … lane + 15 < groupRows of the output, columns c … c + 15 < dv of each; staging rows c … c + 15.
+        for (int lane = 0; lane < groupRows; lane += 16)
+        {
+            for (int c = 0; c < dv; c += 16)
+                FloatSquares.TransposeSquare(staging + (nint)c * Lanes + lane, Lanes, output + lane * outputStride + c, outputStride);
+        }
     }
 }
 

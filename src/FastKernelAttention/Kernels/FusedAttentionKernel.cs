@@ -350,7 +350,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             }
         }
 
-        FinaliseBlock(in p, head, firstRow, rows, lanes, rowM, rowL, rowA, rowTerm);
+        FinaliseBlock(in p, head, firstRow, rows, lanes, rowM, rowL, rowA, rowTerm, accumulator);
     }
     /// <summary>Hints the cache lines of one row of <paramref name="count"/> elements into L2 (x86; a no-op elsewhere).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -364,7 +364,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>Packs <paramref name="rows"/> query rows (<paramref name="queryStride"/> apart) transposed into the block,
     /// lane i ← row i, each element fl(q·scale) as <see cref="PackScaledQuery"/>. On the AVX-512 float path whole 16 × 16
-    /// squares go through registers (<see cref="QuerySquares.PackScaledSquare"/>); the rest in runs of four columns across
+    /// squares go through registers (<see cref="FloatSquares.PackScaledSquare"/>); the rest in runs of four columns across
     /// the rows, so that the stores of one run land on the 4 × lanes elements of four packed rows (16 cache lines for 64
     /// float lanes) instead of sweeping the whole block for every query row (at d = 128 the block is 32 KiB, all of L1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -378,7 +378,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             for (int row = 0; row < squareRows; row += 16)
             {
                 for (int k = 0; k < squareColumns; k += 16)
-                    QuerySquares.PackScaledSquare((float*)queries + row * queryStride + k, queryStride, scale, (float*)destination + (nint)k * lanes + row, lanes);
+                    FloatSquares.PackScaledSquare((float*)queries + row * queryStride + k, queryStride, scale, (float*)destination + (nint)k * lanes + row, lanes);
             }
         }
         PackScaledRuns(queries, queryStride, 0, squareRows, squareColumns, d, scale, destination, lanes);
@@ -1219,23 +1219,37 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>O = a / l and LSE = m + log l (+ the Gaussian row term); l = 0 gives O = 0 and LSE = −∞ (MATH §4).
-    /// The division runs down the dv × lanes row state in place (lanes with l = 0 are not read back).</summary>
+    /// The division runs down the dv × lanes row state in place (lanes with l = 0 are not read back). On the AVX-512 float
+    /// path with dv a multiple of 16 the float quotients are also left in <paramref name="accumulator"/> (empty after the
+    /// last merge, cleared again by the next block) and whole groups of 16 rows go out through 16 × 16 transposes
+    /// (<see cref="BlockOutput"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FinaliseBlock(in AttentionProblem<T> p, int head, int firstRow, int rows, int lanes,
-        double* rowM, double* rowL, double* rowA, double* rowTerm)
+        double* rowM, double* rowL, double* rowA, double* rowTerm, T* accumulator)
     {
         int dv = p.ValueDim;
-        for (int c = 0; c < dv; c++)
+        int squareRows = 0;
+        if (FusedExp && dv % 16 == 0)
         {
-            double* a = rowA + (nint)c * lanes;
-            int lane = 0;
-            if (Vector256.IsHardwareAccelerated)
+            BlockOutput.Divide(rowA, rowL, (float*)accumulator, dv);
+            squareRows = rows & ~15;
+            BlockOutput.StoreSquares((float*)accumulator, dv, (float*)(p.Output + (nint)firstRow * p.OutputStride + (nint)head * dv),
+                p.OutputStride, squareRows);
+        }
+        else
+        {
+            for (int c = 0; c < dv; c++)
             {
-                // In bounds: lane + 4 <= lanes.
-                for (; lane + 4 <= lanes; lane += 4)
-                    (Vector256.Load(a + lane) / Vector256.Load(rowL + lane)).Store(a + lane);
+                double* a = rowA + (nint)c * lanes;
+                int lane = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    // In bounds: lane + 4 <= lanes.
+                    for (; lane + 4 <= lanes; lane += 4)
+                        (Vector256.Load(a + lane) / Vector256.Load(rowL + lane)).Store(a + lane);
+                }
+                for (; lane < lanes; lane++) a[lane] /= rowL[lane];
             }
-            for (; lane < lanes; lane++) a[lane] /= rowL[lane];
         }
 
         int firstColumn = 0;
@@ -1245,23 +1259,23 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             // (the strided scalar reads were ≈ 2% of a call). Rows without a visible key or with l = 0 are overwritten by
             // StoreRows; the last dv mod 4 columns, and the rows past the last whole group, are written there.
             firstColumn = dv & ~3;
-            StoreRowGroups(in p, head, firstRow, rows & ~3, lanes, rowA);
+            StoreRowGroups(in p, head, firstRow, squareRows, rows & ~3, lanes, rowA);
         }
         StoreRows(in p, head, firstRow, rows, rowM, rowL, rowA, rowTerm, laneStride: 1, columnStride: lanes, divided: true,
             firstColumn: firstColumn, firstScalarLane: rows & ~3);
     }
 
-    /// <summary>O[firstRow + lane, c] = a[c][lane] (already divided by l, rounded once to T) for lanes [0, groupRows) and
-    /// columns [0, dv − dv mod 4), four rows and four columns per transpose (AVX).</summary>
+    /// <summary>O[firstRow + lane, c] = a[c][lane] (already divided by l, rounded once to T) for lanes [firstLane, endLane)
+    /// (multiples of 4) and columns [0, dv − dv mod 4), four rows and four columns per transpose (AVX).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void StoreRowGroups(in AttentionProblem<T> p, int head, int firstRow, int groupRows, int lanes, double* rowA)
+    private static void StoreRowGroups(in AttentionProblem<T> p, int head, int firstRow, int firstLane, int endLane, int lanes, double* rowA)
     {
         int dv = p.ValueDim;
-        for (int lane = 0; lane < groupRows; lane += 4)
+        for (int lane = firstLane; lane < endLane; lane += 4)
         {
             T* output0 = p.Output + (nint)(firstRow + lane) * p.OutputStride + (nint)head * dv;
             T* output1 = output0 + p.OutputStride, output2 = output1 + p.OutputStride, output3 = output2 + p.OutputStride;
-            // In bounds: columns c..c+3 < dv of rows lane..lane+3 < groupRows ≤ rows; a[c + i] is a lane row of the state.
+            // In bounds: columns c..c+3 < dv of rows lane..lane+3 < endLane ≤ rows; a[c + i] is a lane row of the state.
             for (int c = 0; c + 4 <= dv; c += 4)
             {
                 double* a = rowA + (nint)c * lanes + lane;
@@ -1331,7 +1345,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 }
                 for (; c < dv; c++)
                     output[c] = T.CreateTruncating(divided ? a[c * columnStride] : a[c * columnStride] / l);
-                logSumExp = rowM[lane] + System.Math.Log(l) + rowTerm[lane];
+                logSumExp = p.LogSumExp != null ? rowM[lane] + System.Math.Log(l) + rowTerm[lane] : 0;
             }
             if (p.LogSumExp != null) p.LogSumExp[(nint)head * p.QueryCount + i] = T.CreateTruncating(logSumExp);
         }

@@ -586,4 +586,41 @@ public class ExtremeInputTests
             DenseCase.Check(path, q, k, v, m, n, D, Dv, new AttentionOptions { Kernel = AttentionKernel.Gaussian, Bandwidth = 1 }, label: "+∞ query, Gaussian");
         }
     }
+
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void InfinityInAValueColumn(IsaPath path, bool isDouble) => Both(isDouble, InfiniteValue<float>, InfiniteValue<double>, path);
+
+    private static void InfiniteValue<T>(IsaPath path)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        // O = a / l with a = ±∞ in one column: ±∞ exactly in the rows that see the key (every weight is > 0 here), NaN
+        // where both infinities meet, finite elsewhere. dv = 32 and m ≥ 16 reach the 16-row output squares of the
+        // AVX-512 float block, m = 70 also its 4-row groups and single rows.
+        const int D = 8, Dv = 32, n = 40, j = 7, j2 = 20;
+        foreach (int m in new[] { 16, 70 })
+        {
+            foreach (bool causal in new[] { false, true })
+            {
+                var random = new Random(31 + m);
+                T[] q = DenseCase.Uniform<T>(random, m * D), k = DenseCase.Uniform<T>(random, n * D), v = DenseCase.Uniform<T>(random, n * Dv);
+                v[j * Dv + 5] = T.PositiveInfinity;
+                v[j * Dv + 17] = T.NegativeInfinity;
+                v[j2 * Dv + 17] = T.PositiveInfinity;
+                var options = new AttentionOptions { Causal = causal };
+                var (o, _) = DenseCase.Check(path, q, k, v, m, n, D, Dv, options, label: $"±∞ value, m = {m}, causal = {causal}");
+                for (int i = 0; i < m; i++)
+                {
+                    int visible = causal ? i + (n - m) : n - 1;   // the last key row i sees
+                    for (int c = 0; c < Dv; c++)
+                    {
+                        T x = o[i * Dv + c];
+                        if (c == 5) Assert.True(visible >= j ? x == T.PositiveInfinity : T.IsFinite(x), $"row {i}, column 5: {x}");
+                        else if (c == 17) Assert.True(visible >= j2 ? T.IsNaN(x) : visible >= j ? x == T.NegativeInfinity : T.IsFinite(x), $"row {i}, column 17: {x}");
+                        else Assert.True(T.IsFinite(x), $"row {i}, column {c}: {x}");
+                    }
+                }
+            }
+        }
+    }
 }
