@@ -205,54 +205,30 @@ internal static unsafe class FloatSquares
 
 /// <summary>The AVX-512 float block's output: O = a / l from the dv × 64 double row state, rounded once to float and
 /// written row by row through 16 × 16 transposes (the 4 × 4 double transposes and the divisions were ≈ 2–3% of a W1 or
-/// W7 call: a 256-bit double division issues once per 8 cycles).</summary>
+/// W7 call: a 256-bit double division issues once per 8 cycles). The quotients come from the block's last chunk merge
+/// (<see cref="ChunkMerge.MergeColumns64"/>).</summary>
 internal static unsafe class BlockOutput
 {
     /// <summary>Queries per block on this path (4 vectors of 16 floats).</summary>
     private const int Lanes = 64;
 
     /// <summary>
-    /// a ← a / l in place for every column c &lt; <paramref name="dv"/> and lane, and <paramref name="staging"/>[c·64 + lane]
-    /// ← (float)(a / l). The quotient is q = a·y with y = 1/l, corrected once, q + (a − q·l)·y (the residual exact by
-    /// FMA): the correctly rounded a / l when y is 1/l rounded to nearest (Markstein's theorem), so the division's
-    /// result, bit for bit. A non-finite q (a = ±∞ or NaN, l = 0 or NaN) is kept as it is, which is then a / l too, except
-    /// for l = 0, whose lanes are never read back.
+    /// a / l, from y = 1/l: q = a·y corrected once, q + (a − q·l)·y (the residual exact by FMA), which is the correctly
+    /// rounded a / l when y is 1/l rounded to nearest (Markstein's theorem): the division's result, bit for bit. A
+    /// non-finite q (a = ±∞ or NaN, l = 0 or NaN) is kept as it is, which is then a / l too, except for l = 0, whose
+    /// lanes are never read back.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Divide(double* rowA, double* rowL, float* staging, int dv)
-    {
-        Vector512<double> l0 = Vector512.Load(rowL), l1 = Vector512.Load(rowL + 8), l2 = Vector512.Load(rowL + 16), l3 = Vector512.Load(rowL + 24);
-        Vector512<double> l4 = Vector512.Load(rowL + 32), l5 = Vector512.Load(rowL + 40), l6 = Vector512.Load(rowL + 48), l7 = Vector512.Load(rowL + 56);
-        Vector512<double> one = Vector512<double>.One;
-        Vector512<double> y0 = one / l0, y1 = one / l1, y2 = one / l2, y3 = one / l3;
-        Vector512<double> y4 = one / l4, y5 = one / l5, y6 = one / l6, y7 = one / l7;
-        for (int c = 0; c < dv; c++, rowA += Lanes, staging += Lanes)
-        {
-            Quotient(rowA, staging, l0, y0);
-            Quotient(rowA + 8, staging + 8, l1, y1);
-            Quotient(rowA + 16, staging + 16, l2, y2);
-            Quotient(rowA + 24, staging + 24, l3, y3);
-            Quotient(rowA + 32, staging + 32, l4, y4);
-            Quotient(rowA + 40, staging + 40, l5, y5);
-            Quotient(rowA + 48, staging + 48, l6, y6);
-            Quotient(rowA + 56, staging + 56, l7, y7);
-        }
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Quotient(double* a, float* staging, Vector512<double> l, Vector512<double> y)
+    public static Vector512<double> Quotient(Vector512<double> a, Vector512<double> l, Vector512<double> y)
     {
-        Vector512<double> x = Vector512.Load(a);
-        Vector512<double> q = x * y;
-        Vector512<double> residual = Avx512F.FusedMultiplyAddNegated(q, l, x);   // x − q·l, exact
+        Vector512<double> q = a * y;
+        Vector512<double> residual = Avx512F.FusedMultiplyAddNegated(q, l, a);   // a − q·l, exact
         Vector512<double> corrected = Avx512F.FusedMultiplyAdd(residual, y, q);
-        q = Vector512.ConditionalSelect(Vector512.Equals(residual, residual), corrected, q);
-        q.Store(a);
-        Avx512F.ConvertToVector256Single(q).Store(staging);
+        return Vector512.ConditionalSelect(Vector512.Equals(residual, residual), corrected, q);
     }
 
     /// <summary>Output rows [0, <paramref name="groupRows"/>) (a multiple of 16) of columns [0, <paramref name="dv"/>) (a
-    /// multiple of 16) from the float quotients <see cref="Divide"/> left in <paramref name="staging"/> (dv × 64).</summary>
+    /// multiple of 16) from the float quotients the last merge left in <paramref name="staging"/> (dv × 64).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void StoreSquares(float* staging, int dv, float* output, nint outputStride, int groupRows)
     {
@@ -266,44 +242,79 @@ internal static unsafe class BlockOutput
 }
 
 /// <summary>The AVX-512 float block's chunk merge (64 lanes): the row state's columns updated with the merge factors held in
-/// registers for the whole block (eight registers each of e^(m_row − M), e^(m_chunk − M) and the keep mask), instead of
-/// reloading them per column, and the float accumulator emptied in the same pass.</summary>
+/// registers (e^(m_row − M), e^(m_chunk − M) and the keep mask), instead of reloading them per column, and the float
+/// accumulator emptied in the same pass; the block's first merge starts from a = 0 without reading it (the row state is
+/// not cleared), and its last one also leaves O = a / l.</summary>
 internal static unsafe class ChunkMerge
 {
-    /// <summary>For every column c and lane: a ← keep ? a : old·a + new·acc (a separate multiply and add, as the scalar
-    /// merge), then acc ← 0. <paramref name="rowA"/> and <paramref name="accumulator"/> are dv × 64, the factors 64 each.</summary>
+    /// <summary>
+    /// For every column c &lt; <paramref name="dv"/> and lane: a ← keep ? a : old·a + new·acc (a separate multiply and add,
+    /// as the scalar merge), with a = +0 instead of the stored value when <paramref name="fresh"/> (the same operations
+    /// on the value the cleared state held). Then acc ← 0, or, when <paramref name="rowL"/> is not null (the block's last
+    /// merge, l final), a ← a / l in place and acc ← (float)(a / l) (<see cref="BlockOutput.Quotient"/>) for
+    /// <see cref="BlockOutput.StoreSquares"/>. <paramref name="rowA"/> and <paramref name="accumulator"/> are dv × 64, the
+    /// factors and l 64 each. 32 lanes at a time: their factors, l and 1/l fill 20 registers.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void MergeColumns64(double* rowA, float* accumulator, int dv, double* oldFactors, double* newFactors, long* keep)
+    public static void MergeColumns64(double* rowA, float* accumulator, int dv, double* oldFactors, double* newFactors, long* keep,
+        bool fresh, double* rowL)
     {
-        Vector512<double> o0 = Vector512.Load(oldFactors), o1 = Vector512.Load(oldFactors + 8), o2 = Vector512.Load(oldFactors + 16), o3 = Vector512.Load(oldFactors + 24);
-        Vector512<double> o4 = Vector512.Load(oldFactors + 32), o5 = Vector512.Load(oldFactors + 40), o6 = Vector512.Load(oldFactors + 48), o7 = Vector512.Load(oldFactors + 56);
-        Vector512<double> n0 = Vector512.Load(newFactors), n1 = Vector512.Load(newFactors + 8), n2 = Vector512.Load(newFactors + 16), n3 = Vector512.Load(newFactors + 24);
-        Vector512<double> n4 = Vector512.Load(newFactors + 32), n5 = Vector512.Load(newFactors + 40), n6 = Vector512.Load(newFactors + 48), n7 = Vector512.Load(newFactors + 56);
-        Vector512<double> k0 = Vector512.Load(keep).AsDouble(), k1 = Vector512.Load(keep + 8).AsDouble(), k2 = Vector512.Load(keep + 16).AsDouble(), k3 = Vector512.Load(keep + 24).AsDouble();
-        Vector512<double> k4 = Vector512.Load(keep + 32).AsDouble(), k5 = Vector512.Load(keep + 40).AsDouble(), k6 = Vector512.Load(keep + 48).AsDouble(), k7 = Vector512.Load(keep + 56).AsDouble();
-        for (int c = 0; c < dv; c++, rowA += 64, accumulator += 64)
+        for (int half = 0; half < 64; half += 32)
         {
-            Lanes(rowA, accumulator, o0, n0, k0);
-            Lanes(rowA + 8, accumulator + 8, o1, n1, k1);
-            Lanes(rowA + 16, accumulator + 16, o2, n2, k2);
-            Lanes(rowA + 24, accumulator + 24, o3, n3, k3);
-            Lanes(rowA + 32, accumulator + 32, o4, n4, k4);
-            Lanes(rowA + 40, accumulator + 40, o5, n5, k5);
-            Lanes(rowA + 48, accumulator + 48, o6, n6, k6);
-            Lanes(rowA + 56, accumulator + 56, o7, n7, k7);
-            Vector512<float>.Zero.Store(accumulator);
-            Vector512<float>.Zero.Store(accumulator + 16);
-            Vector512<float>.Zero.Store(accumulator + 32);
-            Vector512<float>.Zero.Store(accumulator + 48);
+            Vector512<double> o0 = Vector512.Load(oldFactors + half), o1 = Vector512.Load(oldFactors + half + 8);
+            Vector512<double> o2 = Vector512.Load(oldFactors + half + 16), o3 = Vector512.Load(oldFactors + half + 24);
+            Vector512<double> n0 = Vector512.Load(newFactors + half), n1 = Vector512.Load(newFactors + half + 8);
+            Vector512<double> n2 = Vector512.Load(newFactors + half + 16), n3 = Vector512.Load(newFactors + half + 24);
+            Vector512<double> k0 = Vector512.Load(keep + half).AsDouble(), k1 = Vector512.Load(keep + half + 8).AsDouble();
+            Vector512<double> k2 = Vector512.Load(keep + half + 16).AsDouble(), k3 = Vector512.Load(keep + half + 24).AsDouble();
+            double* a = rowA + half;
+            float* acc = accumulator + half;
+            if (rowL == null)
+            {
+                for (int c = 0; c < dv; c++, a += 64, acc += 64)
+                {
+                    Merge(a, acc, o0, n0, k0, fresh).Store(a);
+                    Merge(a + 8, acc + 8, o1, n1, k1, fresh).Store(a + 8);
+                    Merge(a + 16, acc + 16, o2, n2, k2, fresh).Store(a + 16);
+                    Merge(a + 24, acc + 24, o3, n3, k3, fresh).Store(a + 24);
+                    Vector512<float>.Zero.Store(acc);
+                    Vector512<float>.Zero.Store(acc + 16);
+                }
+            }
+            else
+            {
+                Vector512<double> l0 = Vector512.Load(rowL + half), l1 = Vector512.Load(rowL + half + 8);
+                Vector512<double> l2 = Vector512.Load(rowL + half + 16), l3 = Vector512.Load(rowL + half + 24);
+                Vector512<double> one = Vector512<double>.One;
+                Vector512<double> y0 = one / l0, y1 = one / l1, y2 = one / l2, y3 = one / l3;
+                for (int c = 0; c < dv; c++, a += 64, acc += 64)
+                {
+                    Final(a, acc, Merge(a, acc, o0, n0, k0, fresh), l0, y0);
+                    Final(a + 8, acc + 8, Merge(a + 8, acc + 8, o1, n1, k1, fresh), l1, y1);
+                    Final(a + 16, acc + 16, Merge(a + 16, acc + 16, o2, n2, k2, fresh), l2, y2);
+                    Final(a + 24, acc + 24, Merge(a + 24, acc + 24, o3, n3, k3, fresh), l3, y3);
+                }
+            }
         }
     }
 
+    /// <summary>The merged a of 8 lanes: keep ? a : old·a + new·acc.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes(double* a, float* accumulator, Vector512<double> oldFactor, Vector512<double> newFactor, Vector512<double> keep)
+    private static Vector512<double> Merge(double* a, float* accumulator, Vector512<double> oldFactor, Vector512<double> newFactor,
+        Vector512<double> keep, bool fresh)
     {
-        Vector512<double> old = Vector512.Load(a);
+        Vector512<double> old = fresh ? Vector512<double>.Zero : Vector512.Load(a);
         Vector512<double> x = Avx512F.ConvertToVector512Double(Vector256.Load(accumulator));
-        Vector512.ConditionalSelect(keep, old, oldFactor * old + newFactor * x).Store(a);
+        return Vector512.ConditionalSelect(keep, old, oldFactor * old + newFactor * x);
+    }
+
+    /// <summary>a / l of 8 lanes into the row state, and rounded to float into the accumulator.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Final(double* a, float* accumulator, Vector512<double> merged, Vector512<double> l, Vector512<double> y)
+    {
+        Vector512<double> q = BlockOutput.Quotient(merged, l, y);
+        q.Store(a);
+        Avx512F.ConvertToVector256Single(q).Store(accumulator);
     }
 }
 

@@ -226,7 +226,6 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             rowL[lane] = hasSink ? 1.0 : 0.0;
             rowTerm[lane] = term;
         }
-        new Span<double>(rowA, lanes * dv).Clear();
         new Span<T>(accumulator, lanes * dv).Clear();
 
         // Visible key range: keys ≥ keyEnd are invisible to every row of the block and are never read; keys < fullEnd are
@@ -239,6 +238,10 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             keyEnd = (int)System.Math.Clamp(last + 1, 0, n);
             fullEnd = (int)System.Math.Clamp((long)firstRow + (n - m) + 1, 0, keyEnd);
         }
+        // The AVX-512 float merge starts the row state from a = 0 itself and leaves O = a / l at the last tile; elsewhere,
+        // or when no tile runs, a is cleared here and divided by FinaliseBlock.
+        bool mergeFinalises = FusedExp && keyEnd > 0;
+        if (!mergeFinalises) new Span<double>(rowA, lanes * dv).Clear();
 
         // Prefetch hints, spread over the block's last tiles: the query rows of the next block (the next work item, what a
         // single worker runs next) and this block's output rows. Token-major Q and O rows sit H·d elements apart (2–16 KiB, a
@@ -346,11 +349,12 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             bool lastTile = tileStart + KeyTile >= keyEnd;
             if (lastTile || tileIndex % KernelConstants.TilesPerChunk == KernelConstants.TilesPerChunk - 1)
             {
-                MergeBlockChunk(rows, lanes, dv, runningMax, runningSum, accumulator, rowM, rowL, rowA, mergeFactors);
+                MergeBlockChunk(rows, lanes, dv, runningMax, runningSum, accumulator, rowM, rowL, rowA, mergeFactors,
+                    fresh: tileIndex < KernelConstants.TilesPerChunk, final: lastTile);
             }
         }
 
-        FinaliseBlock(in p, head, firstRow, rows, lanes, rowM, rowL, rowA, rowTerm, accumulator);
+        FinaliseBlock(in p, head, firstRow, rows, lanes, rowM, rowL, rowA, rowTerm, accumulator, mergeFinalises);
     }
     /// <summary>Hints the cache lines of one row of <paramref name="count"/> elements into L2 (x86; a no-op elsewhere).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1039,7 +1043,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// multiplies and adds are separate (no FMA), so the vector loop gives exactly the scalar results.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MergeBlockChunk(int rows, int lanes, int dv, T* runningMax, T* runningSum, T* accumulator,
-        double* rowM, double* rowL, double* rowA, double* factors)
+        double* rowM, double* rowL, double* rowA, double* factors, bool fresh, bool final)
     {
         double* oldFactors = factors;
         double* newFactors = factors + lanes;
@@ -1076,8 +1080,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
         if (FusedExp && lanes == 64)
         {
-            // The factors in registers for all columns; the accumulator is emptied in the same pass.
-            ChunkMerge.MergeColumns64(rowA, (float*)accumulator, dv, oldFactors, newFactors, keep);
+            // The factors in registers for all columns; the accumulator is emptied (or gets O) in the same pass.
+            ChunkMerge.MergeColumns64(rowA, (float*)accumulator, dv, oldFactors, newFactors, keep, fresh, final ? rowL : null);
         }
         else
         {
@@ -1219,22 +1223,24 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>O = a / l and LSE = m + log l (+ the Gaussian row term); l = 0 gives O = 0 and LSE = −∞ (MATH §4).
-    /// The division runs down the dv × lanes row state in place (lanes with l = 0 are not read back). On the AVX-512 float
-    /// path with dv a multiple of 16 the float quotients are also left in <paramref name="accumulator"/> (empty after the
-    /// last merge, cleared again by the next block) and whole groups of 16 rows go out through 16 × 16 transposes
-    /// (<see cref="BlockOutput"/>).</summary>
+    /// The division runs down the dv × lanes row state in place (lanes with l = 0 are not read back), unless
+    /// <paramref name="divided"/>: the AVX-512 float block's last merge did it and left the float quotients in
+    /// <paramref name="accumulator"/> (cleared again by the next block), from which whole groups of 16 rows go out through
+    /// 16 × 16 transposes when dv is a multiple of 16 (<see cref="BlockOutput"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FinaliseBlock(in AttentionProblem<T> p, int head, int firstRow, int rows, int lanes,
-        double* rowM, double* rowL, double* rowA, double* rowTerm, T* accumulator)
+        double* rowM, double* rowL, double* rowA, double* rowTerm, T* accumulator, bool divided)
     {
         int dv = p.ValueDim;
         int squareRows = 0;
-        if (FusedExp && dv % 16 == 0)
+        if (divided)
         {
-            BlockOutput.Divide(rowA, rowL, (float*)accumulator, dv);
-            squareRows = rows & ~15;
-            BlockOutput.StoreSquares((float*)accumulator, dv, (float*)(p.Output + (nint)firstRow * p.OutputStride + (nint)head * dv),
-                p.OutputStride, squareRows);
+            if (dv % 16 == 0)
+            {
+                squareRows = rows & ~15;
+                BlockOutput.StoreSquares((float*)accumulator, dv, (float*)(p.Output + (nint)firstRow * p.OutputStride + (nint)head * dv),
+                    p.OutputStride, squareRows);
+            }
         }
         else
         {

@@ -623,4 +623,30 @@ public class ExtremeInputTests
             }
         }
     }
+
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void CausalBlocksWithoutVisibleKeys(IsaPath path, bool isDouble) => Both(isDouble, BlocksWithoutKeys<float>, BlocksWithoutKeys<double>, path);
+
+    private static void BlocksWithoutKeys<T>(IsaPath path)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        // Causal with m = n + 130: rows i < 130 see no key, so whole query blocks run no tile at all (their row state is
+        // never merged) while the last block runs the ordinary merge and output; dv = 16 and 13 for both output paths.
+        const int D = 8, n = 20, m = n + 130;
+        foreach (int dv in new[] { 16, 13 })
+        {
+            var random = new Random(41 + dv);
+            T[] q = DenseCase.Uniform<T>(random, m * D), k = DenseCase.Uniform<T>(random, n * D), v = DenseCase.Uniform<T>(random, n * dv);
+            foreach (var options in new[] { new AttentionOptions { Causal = true }, new AttentionOptions { Causal = true, SinkLogit = 0.5 } })
+            {
+                var (o, lse) = DenseCase.Check(path, q, k, v, m, n, D, dv, options, label: $"causal m = n + 130, dv = {dv}");
+                for (int i = 0; i < m - n; i++)
+                {
+                    Assert.Equal(options.SinkLogit is double s ? T.CreateTruncating(s) : T.NegativeInfinity, lse[i]);
+                    for (int c = 0; c < dv; c++) Assert.Equal(T.Zero, o[i * dv + c]);
+                }
+            }
+        }
+    }
 }
