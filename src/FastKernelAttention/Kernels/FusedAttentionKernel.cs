@@ -247,7 +247,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         // single worker runs next) and this block's output rows. Token-major Q and O rows sit H·d elements apart (2–16 KiB, a
         // page per row for wide calls), so without the hint each row costs a TLB miss and a cache miss in sequence. Only the
         // last PrefetchTiles tiles issue them: a line fetched earlier would be pushed out of L2 by the K and V rows streamed
-        // after it (1 MiB per kv head at n = 1024, d = 128).
+        // after it (1 MiB per kv head at n = 1024, d = 128). Within a tile they go out a few rows per group of keys (RowHints).
         const int PrefetchTiles = 4;
         int tileCount = (keyEnd + KeyTile - 1) / KeyTile;
         int firstPrefetchTile = System.Math.Max(0, tileCount - PrefetchTiles);
@@ -258,14 +258,19 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         T* nextQuery = p.Query + (nint)nextHead * d + (nint)nextFirstRow * p.QueryStride;
         T* outputBase = p.Output + (nint)firstRow * p.OutputStride + (nint)head * dv;
 
+        var hints = new RowHints
+        {
+            Query = nextQuery, QueryStride = p.QueryStride, QueryCount = d, QueryRows = nextRows,
+            Output = outputBase, OutputStride = p.OutputStride, OutputCount = dv, OutputRows = rows,
+            PerGroup = (rowsPerTile + KeyTile / 4 - 1) / (KeyTile / 4),
+        };
+
         int tileIndex = 0;
         for (int tileStart = 0; tileStart < keyEnd; tileStart += KeyTile, tileIndex++)
         {
-            for (int r = (tileIndex - firstPrefetchTile) * rowsPerTile, end = System.Math.Min(r + rowsPerTile, lanes); r >= 0 && r < end; r++)
-            {
-                if (r < nextRows) PrefetchRow(nextQuery + (nint)r * p.QueryStride, d);
-                if (r < rows) PrefetchRow(outputBase + (nint)r * p.OutputStride, dv);
-            }
+            int hintRow = (tileIndex - firstPrefetchTile) * rowsPerTile;
+            hints.Next = System.Math.Max(hintRow, 0);
+            hints.End = hintRow >= 0 ? System.Math.Min(hintRow + rowsPerTile, lanes) : 0;
 
             int tileKeys = System.Math.Min(KeyTile, keyEnd - tileStart);
             // Keys [tileStart, tileStart + unmasked) are visible to every row; the rest of the tile is the causal band.
@@ -291,9 +296,10 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             // and takes the tile's max, all in registers, so the softmax skips its pass over the tile.
             T* logitMax = !direct && !band && !diagonal ? tileMax : null;
             if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, scores);
-            else if (bandFinite) ScoresBand(keyTile, keyStride, tileKeys, packedQuery, d, scores, vectorKeys);
+            else if (bandFinite) ScoresBand(keyTile, keyStride, tileKeys, packedQuery, d, scores, vectorKeys, ref hints);
             else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores, logitMax, logitMax != null ? keyBias : null,
-                logitMax != null && form == LogitForm.BiasClamped ? rowBound : null);
+                logitMax != null && form == LogitForm.BiasClamped ? rowBound : null, ref hints);
+            hints.Flush();
 
             // The softmax step runs per pair of query vectors and leaves α for the value step in scratch. On full tiles of the
             // AVX-512 float path it leaves the exponentiation to the first value columns (FusedExpValues), where it overlaps
@@ -356,6 +362,51 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
         FinaliseBlock(in p, head, firstRow, rows, lanes, rowM, rowL, rowA, rowTerm, accumulator, mergeFinalises);
     }
+    /// <summary>
+    /// The prefetch hints of one tile: rows [Next, End) of the next block's queries and of this block's outputs, issued
+    /// <see cref="PerGroup"/> rows per group of four keys by the logit step (<see cref="Scores"/>), between its micro-kernel
+    /// calls. One burst of them at the start of the tile filled the line fill buffers and stalled the core on the hints
+    /// themselves (≈ 80% of RunBlock's own samples on two prefetch instructions, W2).
+    /// </summary>
+    private struct RowHints
+    {
+        public T* Query;
+        public nint QueryStride;
+        public int QueryCount;
+        public int QueryRows;
+        public T* Output;
+        public nint OutputStride;
+        public int OutputCount;
+        public int OutputRows;
+        public int Next;
+        public int End;
+        public int PerGroup;
+
+        /// <summary>Issues the hints of the next <see cref="PerGroup"/> rows.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Issue()
+        {
+            if (Next >= End) return;
+            IssueRows(System.Math.Min(Next + PerGroup, End));
+        }
+
+        /// <summary>Issues the hints of every row left.</summary>
+        public void Flush()
+        {
+            if (Next < End) IssueRows(End);
+        }
+
+        private void IssueRows(int end)
+        {
+            for (int r = Next; r < end; r++)
+            {
+                if (r < QueryRows) PrefetchRow(Query + (nint)r * QueryStride, QueryCount);
+                if (r < OutputRows) PrefetchRow(Output + (nint)r * OutputStride, OutputCount);
+            }
+            Next = end;
+        }
+    }
+
     /// <summary>Hints the cache lines of one row of <paramref name="count"/> elements into L2 (x86; a no-op elsewhere).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchRow(T* row, int count)
@@ -472,7 +523,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// <paramref name="tileMax"/> also the tile's max per lane, after adding <paramref name="keyBias"/> (when not null) and
     /// clamping to <paramref name="rowBound"/> (when not null): the softmax's logit step, done by <see cref="Dot4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, T* tileMax, T* keyBias, T* rowBound)
+    private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, T* tileMax, T* keyBias, T* rowBound,
+        ref RowHints hints)
     {
         int lanes = BlockLanes;
         if (tileMax != null) new Span<T>(tileMax, lanes).Fill(T.NegativeInfinity);
@@ -480,6 +532,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         for (; j + 4 <= tileKeys; j += 4)
         {
             T* bias = keyBias != null ? keyBias + j : null;
+            hints.Issue();
             if (Wide) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, bias, rowBound);
             else Dot4<VectorCount2>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, bias, rowBound);
         }
@@ -491,7 +544,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// so a group of keys is computed only for the vectors from the first one that sees it. The scores of the other
     /// vectors are left as they are and never read (the softmax and value steps stop at the same counts).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ScoresBand(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, int* vectorKeys)
+    private static void ScoresBand(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, int* vectorKeys,
+        ref RowHints hints)
     {
         int w = TOps.Count;
         int lanes = BlockLanes;
@@ -504,6 +558,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             T* key = keys + (nint)j * keyStride;
             T* query = packedQuery + (nint)first * w;
             T* output = scores + (nint)j * lanes + (nint)first * w;
+            hints.Issue();
             switch (vectors - first)
             {
                 case 4: Dot4<VectorCount4>(key, keyStride, query, d, output, null, null, null); break;
