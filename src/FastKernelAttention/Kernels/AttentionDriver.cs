@@ -252,8 +252,10 @@ internal static unsafe partial class AttentionDriver
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int n = problem.KeyCount;
+        int nonFinite = 0;
         var work = new PackWork<T>
         {
+            NonFinite = problem.Causal ? &nonFinite : null,
             Key = problem.Key,
             KeyStride = problem.KeyStride,
             Value = problem.Value,
@@ -266,6 +268,11 @@ internal static unsafe partial class AttentionDriver
             KeyValueHeadCount = keyValueHeadCount,
         };
         BlockParallel.Run(ref work, (n + PackWork<T>.RowsPerItem - 1) / PackWork<T>.RowsPerItem, degree);
+        if (problem.Causal)
+        {
+            problem.ValuesChecked = true;
+            problem.ValuesFinite = nonFinite == 0;
+        }
         problem.Key = work.PackedKey;
         problem.KeyStride = problem.HeadDim;
         problem.KeyHeadStride = (nint)n * problem.HeadDim;
@@ -275,9 +282,13 @@ internal static unsafe partial class AttentionDriver
     }
 
     private struct PackWork<T> : IBlockWork
-        where T : unmanaged
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         public const int RowsPerItem = 64;
+
+        /// <summary>When not null, the copy of V also checks it is finite (for the causal band, <see cref="AttentionProblem{T}.ValuesFinite"/>)
+        /// and sets this to 1 if not: the values pass through registers anyway, so the check costs no second pass over V.</summary>
+        public int* NonFinite;
 
         public T* Key;
         public nint KeyStride;
@@ -296,13 +307,55 @@ internal static unsafe partial class AttentionDriver
         {
             int first = item * RowsPerItem;
             int end = System.Math.Min(first + RowsPerItem, KeyCount);
+            // The largest exponent field seen, per 32-bit lane: all ones (the mask) only for ±∞ and NaN.
+            Vector256<uint> mask = ExponentMask();
+            Vector256<uint> exponents = Vector256<uint>.Zero;
+            bool tailFinite = true;
             for (int j = first; j < end; j++)
             {
                 for (int g = 0; g < KeyValueHeadCount; g++)
                     CopyRow((byte*)(Key + j * KeyStride + (nint)g * HeadDim), (byte*)(PackedKey + ((nint)g * KeyCount + j) * HeadDim), HeadDim * sizeof(T));
                 for (int g = 0; g < KeyValueHeadCount; g++)
-                    CopyRow((byte*)(Value + j * ValueStride + (nint)g * ValueDim), (byte*)(PackedValue + ((nint)g * KeyCount + j) * ValueDim), ValueDim * sizeof(T));
+                {
+                    T* source = Value + j * ValueStride + (nint)g * ValueDim;
+                    T* destination = PackedValue + ((nint)g * KeyCount + j) * ValueDim;
+                    if (NonFinite == null) CopyRow((byte*)source, (byte*)destination, ValueDim * sizeof(T));
+                    else tailFinite &= CopyCheckedRow(source, destination, ValueDim, mask, ref exponents);
+                }
             }
+            if (NonFinite != null && (!tailFinite || (Vector256.Equals(exponents, mask) & mask) != Vector256<uint>.Zero)) *NonFinite = 1;
+        }
+
+        /// <summary>The exponent field of T in each element's 32-bit lanes (for double only the upper lane of each pair).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<uint> ExponentMask() => typeof(T) == typeof(float)
+            ? Vector256.Create(0x7F800000u)
+            : Vector256.Create(0x7FF0000000000000ul).AsUInt32();
+
+        /// <summary>Copies one row of <paramref name="count"/> elements, folding the vector part's exponent fields into
+        /// <paramref name="exponents"/> (an unsigned max: one-cycle steps, where an add chain of x − x bounded the copy);
+        /// returns whether the scalar tail is finite.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static bool CopyCheckedRow(T* source, T* destination, int count, Vector256<uint> mask, ref Vector256<uint> exponents)
+        {
+            int e = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (; e + Vector256<T>.Count <= count; e += Vector256<T>.Count)
+                {
+                    Vector256<T> x = Vector256.Load(source + e);
+                    x.Store(destination + e);
+                    exponents = Vector256.Max(exponents, x.AsUInt32() & mask);
+                }
+            }
+            bool finite = true;
+            for (; e < count; e++)
+            {
+                T x = source[e];
+                destination[e] = x;
+                finite &= T.IsFinite(x);
+            }
+            return finite;
         }
 
         /// <summary>Copies one head row (a few hundred bytes) with inline vector moves: a memmove call per row cost about as
@@ -344,7 +397,7 @@ internal static unsafe partial class AttentionDriver
         }
         int lanes = FusedAttentionKernel<T, TVec, TOps>.BlockLanes;
         int blocksPerHead = (problem->QueryCount + lanes - 1) / lanes;
-        if (problem->Causal && problem->ValueDim > 0)
+        if (problem->Causal && problem->ValueDim > 0 && !problem->ValuesChecked)
         {
             // One pass over V instead of one check of the band's rows per causal block and query head: whole token rows
             // when the kv heads sit side by side in them (the caller's layout), else head by head (the packed copy).

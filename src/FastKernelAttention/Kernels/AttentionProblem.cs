@@ -69,6 +69,9 @@ internal unsafe struct AttentionProblem<T>
     /// <summary>Every element of V is finite (checked once per causal lane-kernel call): band tiles then skip their own check.</summary>
     public bool ValuesFinite;
 
+    /// <summary><see cref="ValuesFinite"/> is already known (the K/V copy checked V as it moved it).</summary>
+    public bool ValuesChecked;
+
     /// <summary>The decode kernel's split states, [H][m][splits][m, l, term, a(dv)] doubles (<see cref="DecodeConstants.PartialBytes"/>).</summary>
     public double* DecodePartials;
 }

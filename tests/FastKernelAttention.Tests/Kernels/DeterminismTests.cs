@@ -115,13 +115,39 @@ public class DeterminismTests
         }
     }
 
-    private static void CheckPacking<T>(IsaPath path, int m, int n, int d, int dv, int heads, int kvHeads, int pitch, AttentionOptions options)
+    /// <summary>The copy of V also decides whether a causal call's band tiles may treat V as finite: with ±∞ and NaN in V
+    /// (in the vector part and the scalar tail of a head row, in different kv heads) the packed call must still give the
+    /// unpacked call's bits, where a wrong "finite" would spread 0·NaN to rows that do not see the key.</summary>
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void PackedKeyValuesWithNonFiniteValues(IsaPath path, bool isDouble)
+    {
+        foreach (var (m, n, dv, options) in new[]
+        {
+            (329, 400, 9, new AttentionOptions { Causal = true, MaxDegreeOfParallelism = 1 }),
+            (270, 300, 5, new AttentionOptions { Causal = true, SinkLogit = 0.5, MaxDegreeOfParallelism = 2 }),
+        })
+        {
+            // One bad element per call at (key row, kv head, column): the last column is in every row's scalar tail, column 0
+            // in the vector part (dv = 9).
+            foreach (var poison in new[] { (150, 1, dv - 1, double.NaN), (211, 0, 0, double.NaN), (263, 2, 1, double.NegativeInfinity), (97, 2, dv - 1, double.PositiveInfinity) })
+            {
+                if (isDouble) CheckPacking<double>(path, m, n, 8, dv, 12, 3, 0, options, [poison]);
+                else CheckPacking<float>(path, m, n, 8, dv, 12, 3, 0, options, [poison]);
+            }
+        }
+    }
+
+    private static void CheckPacking<T>(IsaPath path, int m, int n, int d, int dv, int heads, int kvHeads, int pitch, AttentionOptions options,
+        (int Row, int Head, int Column, double Value)[]? poison = null)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         var random = new Random(5 + m + n);
         int keyWidth = kvHeads * d, valueWidth = kvHeads * dv;
         T[] q = AttentionCase.Fill<T>(random, m, heads * d, 0, 0);
         T[] k = AttentionCase.Fill<T>(random, n, keyWidth, pitch, 0), v = AttentionCase.Fill<T>(random, n, valueWidth, pitch, 0);
+        foreach (var (row, head, column, value) in poison ?? [])
+            v[row * (valueWidth + pitch) + head * dv + column] = T.CreateTruncating(value);
         long packed = FastKernelAttention.Kernels.AttentionDriver.PackedKeyValueBytes(Unsafe.SizeOf<T>(), m, n, keyWidth + pitch, valueWidth + pitch, d, dv,
             heads, kvHeads, options.Kernel == AttentionKernel.Gaussian, options.Causal);
         Assert.True(packed > 0, $"the case must be one that packs: m={m} H={heads} Hkv={kvHeads} pitch={pitch}");
@@ -138,6 +164,7 @@ public class DeterminismTests
         }
         var (unpackedO, unpackedLse) = Call(new byte[minimal]);
         Assert.Contains(unpackedLse, x => T.IsFinite(x));
+        if (poison != null) Assert.Contains(unpackedO, x => !T.IsFinite(x));
         foreach (var (name, workspace) in new[] { ("no workspace", (byte[]?)null), ("room for the copy", new byte[minimal + packed]) })
         {
             var (o, lse) = Call(workspace);
