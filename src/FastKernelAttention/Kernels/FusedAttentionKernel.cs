@@ -257,11 +257,18 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         int nextRows = nextHead < p.HeadCount ? System.Math.Min(lanes, m - nextFirstRow) : 0;
         T* nextQuery = p.Query + (nint)nextHead * d + (nint)nextFirstRow * p.QueryStride;
         T* outputBase = p.Output + (nint)firstRow * p.OutputStride + (nint)head * dv;
+        // Causal: the keys the next block of this head reads and this one does not, [keyEnd, its key end), are not in cache
+        // (no block of the head has read them yet); their K and V rows go with the same hints. Without them the band tile
+        // at the end of each causal block waited on memory: it took 1.6× a full tile's time for 0.625× the work (W2).
+        int newKeys = p.Causal && nextHead == head && nextRows > 0
+            ? (int)System.Math.Clamp((long)nextFirstRow + nextRows + (n - m) - keyEnd, 0, n - keyEnd) : 0;
 
         var hints = new RowHints
         {
             Query = nextQuery, QueryStride = p.QueryStride, QueryCount = d, QueryRows = nextRows,
             Output = outputBase, OutputStride = p.OutputStride, OutputCount = dv, OutputRows = rows,
+            Key = keyBase + (nint)keyEnd * keyStride, KeyStride = keyStride, KeyCount = d,
+            Value = valueBase + (nint)keyEnd * p.ValueStride, ValueStride = p.ValueStride, ValueCount = dv, KeyRows = newKeys,
             PerGroup = (rowsPerTile + KeyTile / 4 - 1) / (KeyTile / 4),
         };
 
@@ -363,7 +370,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         FinaliseBlock(in p, head, firstRow, rows, lanes, rowM, rowL, rowA, rowTerm, accumulator, mergeFinalises);
     }
     /// <summary>
-    /// The prefetch hints of one tile: rows [Next, End) of the next block's queries and of this block's outputs, issued
+    /// The prefetch hints of one tile: rows [Next, End) of the next block's queries, of this block's outputs and of the K
+    /// and V rows the next block reads first (causal), issued
     /// <see cref="PerGroup"/> rows per group of four keys by the logit step (<see cref="Scores"/>), between its micro-kernel
     /// calls. One burst of them at the start of the tile filled the line fill buffers and stalled the core on the hints
     /// themselves (≈ 80% of RunBlock's own samples on two prefetch instructions, W2).
@@ -378,6 +386,13 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         public nint OutputStride;
         public int OutputCount;
         public int OutputRows;
+        public T* Key;
+        public nint KeyStride;
+        public int KeyCount;
+        public T* Value;
+        public nint ValueStride;
+        public int ValueCount;
+        public int KeyRows;
         public int Next;
         public int End;
         public int PerGroup;
@@ -402,6 +417,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             {
                 if (r < QueryRows) PrefetchRow(Query + (nint)r * QueryStride, QueryCount);
                 if (r < OutputRows) PrefetchRow(Output + (nint)r * OutputStride, OutputCount);
+                if (r < KeyRows)
+                {
+                    PrefetchRow(Key + (nint)r * KeyStride, KeyCount);
+                    PrefetchRow(Value + (nint)r * ValueStride, ValueCount);
+                }
             }
             Next = end;
         }
@@ -413,8 +433,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     {
         if (!Sse.IsSupported || count == 0) return;
         int step = 64 / sizeof(T);
-        for (int e = 0; e < count; e += step) Sse.Prefetch1(row + e);
-        Sse.Prefetch1(row + count - 1);
+        int e = 0;
+        for (; e < count; e += step) Sse.Prefetch1(row + e);
+        // The row's last line, unless the loop's last hint was already in it (a row that starts on a line boundary).
+        T* last = row + count - 1;
+        if (((nuint)last ^ (nuint)(row + e - step)) >= 64) Sse.Prefetch1(last);
     }
 
     /// <summary>Packs <paramref name="rows"/> query rows (<paramref name="queryStride"/> apart) transposed into the block,
