@@ -371,11 +371,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
         FinaliseBlock(in p, head, firstRow, rows, lanes, rowM, rowL, rowA, rowTerm, accumulator, mergeFinalises);
     }
+
     /// <summary>
     /// The prefetch hints of one tile: rows [Next, End) of the next block's queries, of this block's outputs and of the K
-    /// and V rows the next block reads first (causal), issued
-    /// <see cref="PerGroup"/> rows per group of four keys by the logit step (<see cref="Scores"/>), between its micro-kernel
-    /// calls. One burst of them at the start of the tile filled the line fill buffers and stalled the core on the hints
+    /// and V rows the next block reads first (causal), issued <see cref="PerGroup"/> rows per group of four keys by the logit
+    /// step (<see cref="Scores"/>), between its micro-kernel calls. One burst of them at the start of the tile filled the line fill buffers and stalled the core on the hints
     /// themselves (≈ 80% of RunBlock's own samples on two prefetch instructions, W2).
     /// </summary>
     private struct RowHints
@@ -548,25 +548,23 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         // In bounds: lanes [lane, lane + 8) < rows of d elements each; packed elements k·lanes + lane … + 7.
         for (; lane + 8 <= rows; lane += 8)
         {
-            float* q0 = (float*)queries + lane * queryStride;
-            nint stride = queryStride;
+            float* q = (float*)queries + lane * queryStride;
+            nint s = queryStride;
             Vector256<double> sum0 = Vector256<double>.Zero, sum1 = Vector256<double>.Zero;
             float* output = (float*)destination + lane;
             for (int k = 0; k < d; k++, output += lanes)
             {
-                Vector256<double> c = Vector256.Create(center != null ? (double)((float*)center)[k] : 0.0);
-                Vector256<double> x0 = Vector256.Create((double)q0[k], q0[stride + k], q0[2 * stride + k], q0[3 * stride + k]);
-                Vector256<double> x1 = Vector256.Create((double)q0[4 * stride + k], q0[5 * stride + k], q0[6 * stride + k], q0[7 * stride + k]);
+                Vector256<double> x0 = Vector256.Create((double)q[k], q[s + k], q[2 * s + k], q[3 * s + k]);
+                Vector256<double> x1 = Vector256.Create((double)q[4 * s + k], q[5 * s + k], q[6 * s + k], q[7 * s + k]);
                 if (center != null)
                 {
+                    Vector256<double> c = Vector256.Create((double)((float*)center)[k]);
                     x0 -= c;
                     x1 -= c;
                 }
                 sum0 += x0 * x0;
                 sum1 += x1 * x1;
-                Vector128<float> y0 = Vector256.Narrow(x0 * scaleVector, x0 * scaleVector).GetLower();
-                Vector128<float> y1 = Vector256.Narrow(x1 * scaleVector, x1 * scaleVector).GetLower();
-                Vector256.Create(y0, y1).Store(output);
+                Vector256.Narrow(x0 * scaleVector, x1 * scaleVector).Store(output);
             }
             sum0.Store(normSquared + lane);
             sum1.Store(normSquared + lane + 4);
