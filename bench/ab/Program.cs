@@ -1,0 +1,142 @@
+extern alias Base;
+extern alias Current;
+
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using System.Text.RegularExpressions;
+using CommunityToolkit.HighPerformance;
+
+// In-process A/B of two builds of the library (see run.sh): for each shape, calls of the current build and of the base
+// build in turns (which one goes first alternates), after three warm-up pairs; prints the median time of each and the
+// median of the per-pair time ratios, and whether the last outputs are bitwise the same.
+internal static partial class Program
+{
+    private static int Main(string[] args)
+    {
+        if (args.Length < 1)
+        {
+            Console.Error.WriteLine("usage: FastKernelAttention.AB SPEC[,SPEC…] [pairs]   SPEC: W1 W2 W3 W5-d16 W6-d16 W6-d64 W7 W7-causal, or H<h>x<hkv>L<l>d<d>[c][g]");
+            return 2;
+        }
+        int pairs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;
+        foreach (string name in args[0].Split(','))
+        {
+            var shape = Shape.Parse(name);
+            var run = new Case(shape);
+            var current = new List<double>();
+            var based = new List<double>();
+            var ratios = new List<double>();
+            for (int pair = -3; pair < pairs; pair++)
+            {
+                double a, b;
+                if ((pair & 1) == 0) { a = run.Current(); b = run.Base(); }
+                else { b = run.Base(); a = run.Current(); }
+                if (pair < 0) continue;
+                current.Add(a);
+                based.Add(b);
+                ratios.Add(a / b);
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{name}: current {Median(current):F3} ms ({shape.Flops / Median(current) / 1e6:F1} GFLOP/s), base {Median(based):F3} ms, current/base (median of {pairs} pairs) {Median(ratios):F3}, outputs bitwise the same: {run.Same()}"));
+        }
+        return 0;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.OrderBy(x => x).ToList();
+        return sorted[sorted.Count / 2];
+    }
+
+    private sealed record Shape(int Heads, int KeyValueHeads, int Length, int HeadDim, bool Causal, bool Gaussian)
+    {
+        public double Flops => 4.0 * Length * Length * HeadDim * Heads * (Causal ? (Length + 1) / (2.0 * Length) : 1);
+
+        public static Shape Parse(string name) => name switch
+        {
+            "W1" => new(8, 8, 1024, 64, false, false),
+            "W2" => new(8, 8, 1024, 64, true, false),
+            "W3" => new(1, 1, 4096, 64, false, false),
+            "W5-d16" => new(1, 1, 4096, 16, false, false),
+            "W6-d16" => new(1, 1, 4096, 16, false, true),
+            "W6-d64" => new(1, 1, 4096, 64, false, true),
+            "W7" => new(32, 8, 1024, 128, false, false),
+            "W7-causal" => new(32, 8, 1024, 128, true, false),
+            _ => Custom(name),
+        };
+
+        private static Shape Custom(string name)
+        {
+            Match m = CustomPattern().Match(name);
+            if (!m.Success) throw new ArgumentException($"unknown shape '{name}'", nameof(name));
+            int Group(int i) => int.Parse(m.Groups[i].Value, CultureInfo.InvariantCulture);
+            return new(Group(1), Group(2), Group(3), Group(4), m.Groups[5].Value == "c", m.Groups[6].Value == "g");
+        }
+    }
+
+    [GeneratedRegex(@"^H(\d+)x(\d+)L(\d+)d(\d+)(c?)(g?)$")]
+    private static partial Regex CustomPattern();
+
+    /// <summary>One shape's inputs (uniform in ±1.7, fixed seed) and an output buffer per build; one thread.</summary>
+    private sealed class Case
+    {
+        private readonly Shape shape;
+        private readonly float[] query, key, value, currentOutput, baseOutput;
+        private readonly Current::FastKernelAttention.AttentionOptions currentOptions;
+        private readonly Base::FastKernelAttention.AttentionOptions baseOptions;
+
+        public Case(Shape s)
+        {
+            shape = s;
+            var random = new Random(42);
+            query = Fill(random, s.Length * s.Heads * s.HeadDim);
+            key = Fill(random, s.Length * s.KeyValueHeads * s.HeadDim);
+            value = Fill(random, key.Length);
+            currentOutput = new float[query.Length];
+            baseOutput = new float[query.Length];
+            double bandwidth = s.Gaussian ? Math.Sqrt(s.HeadDim) : 0;
+            currentOptions = new()
+            {
+                Kernel = s.Gaussian ? Current::FastKernelAttention.AttentionKernel.Gaussian : Current::FastKernelAttention.AttentionKernel.Dot,
+                Bandwidth = bandwidth, Causal = s.Causal, MaxDegreeOfParallelism = 1,
+            };
+            baseOptions = new()
+            {
+                Kernel = s.Gaussian ? Base::FastKernelAttention.AttentionKernel.Gaussian : Base::FastKernelAttention.AttentionKernel.Dot,
+                Bandwidth = bandwidth, Causal = s.Causal, MaxDegreeOfParallelism = 1,
+            };
+        }
+
+        private static float[] Fill(Random random, int count)
+        {
+            var data = new float[count];
+            for (int i = 0; i < count; i++) data[i] = (float)(random.NextDouble() * 2 - 1) * 1.7f;
+            return data;
+        }
+
+        public double Current()
+        {
+            long start = Stopwatch.GetTimestamp();
+            Current::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads), Rows(key, shape.KeyValueHeads),
+                Rows(value, shape.KeyValueHeads), new Span2D<float>(currentOutput, shape.Length, shape.Heads * shape.HeadDim),
+                shape.Heads, shape.KeyValueHeads, currentOptions);
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        public double Base()
+        {
+            long start = Stopwatch.GetTimestamp();
+            Base::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads), Rows(key, shape.KeyValueHeads),
+                Rows(value, shape.KeyValueHeads), new Span2D<float>(baseOutput, shape.Length, shape.Heads * shape.HeadDim),
+                shape.Heads, shape.KeyValueHeads, baseOptions);
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        private ReadOnlySpan2D<float> Rows(float[] data, int heads) => new(data, shape.Length, heads * shape.HeadDim);
+
+        public bool Same() => currentOutput.AsSpan().SequenceEqual(baseOutput);
+    }
+}
