@@ -10,8 +10,8 @@ using System.Text.RegularExpressions;
 using CommunityToolkit.HighPerformance;
 
 // In-process A/B of two builds of the library (see run.sh): for each shape, calls of the current build and of the base
-// build in turns (which one goes first alternates), after three warm-up pairs; prints the median time of each and the
-// median of the per-pair time ratios, and whether the last outputs are bitwise the same.
+// build in turns (which one goes first alternates), after a warm-up of at least 40 pairs and 2 s; prints the median time
+// of each, the median of the per-pair time ratios, and whether the last outputs are bitwise the same.
 internal static partial class Program
 {
     private static int Main(string[] args)
@@ -29,12 +29,19 @@ internal static partial class Program
             var current = new List<double>();
             var based = new List<double>();
             var ratios = new List<double>();
-            for (int pair = -3; pair < pairs; pair++)
+            // Warm-up: at least 40 pairs and 2 s, so that both builds' tiered methods have been recompiled before the first
+            // measured pair.
+            var warmUp = Stopwatch.StartNew();
+            for (int pair = 0; pair < 40 || warmUp.Elapsed.TotalSeconds < 2; pair++)
+            {
+                run.Current();
+                run.Base();
+            }
+            for (int pair = 0; pair < pairs; pair++)
             {
                 double a, b;
                 if ((pair & 1) == 0) { a = run.Current(); b = run.Base(); }
                 else { b = run.Base(); a = run.Current(); }
-                if (pair < 0) continue;
                 current.Add(a);
                 based.Add(b);
                 ratios.Add(a / b);
@@ -117,23 +124,20 @@ internal static partial class Program
             return data;
         }
 
-        public double Current()
+        public double Current() => Time(() => Current::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads),
+            Rows(key, shape.KeyValueHeads), Rows(value, shape.KeyValueHeads), Output(currentOutput), shape.Heads, shape.KeyValueHeads, currentOptions));
+
+        public double Base() => Time(() => Base::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads),
+            Rows(key, shape.KeyValueHeads), Rows(value, shape.KeyValueHeads), Output(baseOutput), shape.Heads, shape.KeyValueHeads, baseOptions));
+
+        private static double Time(Action call)
         {
             long start = Stopwatch.GetTimestamp();
-            Current::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads), Rows(key, shape.KeyValueHeads),
-                Rows(value, shape.KeyValueHeads), new Span2D<float>(currentOutput, shape.Length, shape.Heads * shape.HeadDim),
-                shape.Heads, shape.KeyValueHeads, currentOptions);
+            call();
             return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
 
-        public double Base()
-        {
-            long start = Stopwatch.GetTimestamp();
-            Base::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads), Rows(key, shape.KeyValueHeads),
-                Rows(value, shape.KeyValueHeads), new Span2D<float>(baseOutput, shape.Length, shape.Heads * shape.HeadDim),
-                shape.Heads, shape.KeyValueHeads, baseOptions);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
+        private Span2D<float> Output(float[] data) => new(data, shape.Length, shape.Heads * shape.HeadDim);
 
         private ReadOnlySpan2D<float> Rows(float[] data, int heads) => new(data, shape.Length, heads * shape.HeadDim);
 
