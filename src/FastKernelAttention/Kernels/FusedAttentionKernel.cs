@@ -246,7 +246,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         if (!mergeFinalises) new Span<double>(rowA, lanes * dv).Clear();
 
         // Prefetch hints, spread over the block's last tiles: the query rows of the next block (the next work item, what a
-        // single worker runs next) and this block's output rows. Token-major Q and O rows sit H·d elements apart (2–16 KiB, a
+        // single worker runs next) and this block's output rows (and, causal, the next block's new K/V rows: below). Token-major Q and O rows sit H·d elements apart (2–16 KiB, a
         // page per row for wide calls), so without the hint each row costs a TLB miss and a cache miss in sequence. Only the
         // last PrefetchTiles tiles issue them: a line fetched earlier would be pushed out of L2 by the K and V rows streamed
         // after it (1 MiB per kv head at n = 1024, d = 128). Within a tile they go out a few rows per group of keys (RowHints).
@@ -267,10 +267,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
         var hints = new RowHints
         {
-            Query = nextQuery, QueryStride = p.QueryStride, QueryCount = d, QueryRows = nextRows,
-            Output = outputBase, OutputStride = p.OutputStride, OutputCount = dv, OutputRows = rows,
-            Key = keyBase + (nint)keyEnd * keyStride, KeyStride = keyStride, KeyCount = d,
-            Value = valueBase + (nint)keyEnd * p.ValueStride, ValueStride = p.ValueStride, ValueCount = dv, KeyRows = newKeys,
+            HeadDim = d, ValueDim = dv,
+            Query = nextQuery, QueryStride = p.QueryStride, QueryRows = nextRows,
+            Output = outputBase, OutputStride = p.OutputStride, OutputRows = rows,
+            Key = keyBase + (nint)keyEnd * keyStride, KeyStride = keyStride,
+            Value = valueBase + (nint)keyEnd * p.ValueStride, ValueStride = p.ValueStride, KeyRows = newKeys,
             PerGroup = (rowsPerTile + KeyTile / 4 - 1) / (KeyTile / 4),
         };
 
@@ -375,25 +376,24 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// <summary>
     /// The prefetch hints of one tile: rows [Next, End) of the next block's queries, of this block's outputs and of the K
     /// and V rows the next block reads first (causal), issued <see cref="PerGroup"/> rows per group of four keys by the logit
-    /// step (<see cref="Scores"/>), between its micro-kernel calls. One burst of them at the start of the tile filled the line fill buffers and stalled the core on the hints
-    /// themselves (≈ 80% of RunBlock's own samples on two prefetch instructions, W2).
+    /// step (<see cref="Scores"/>), between its micro-kernel calls. One burst of them at the start of the tile filled the
+    /// line fill buffers and stalled the core on the hints themselves (≈ 80% of RunBlock's own samples on two prefetch
+    /// instructions, W2). Query and key rows have <see cref="HeadDim"/> elements, output and value rows <see cref="ValueDim"/>.
     /// </summary>
     private struct RowHints
     {
+        public int HeadDim;
+        public int ValueDim;
         public T* Query;
         public nint QueryStride;
-        public int QueryCount;
         public int QueryRows;
         public T* Output;
         public nint OutputStride;
-        public int OutputCount;
         public int OutputRows;
         public T* Key;
         public nint KeyStride;
-        public int KeyCount;
         public T* Value;
         public nint ValueStride;
-        public int ValueCount;
         public int KeyRows;
         public int Next;
         public int End;
@@ -417,12 +417,12 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         {
             for (int r = Next; r < end; r++)
             {
-                if (r < QueryRows) PrefetchRow(Query + (nint)r * QueryStride, QueryCount);
-                if (r < OutputRows) PrefetchRow(Output + (nint)r * OutputStride, OutputCount);
+                if (r < QueryRows) PrefetchRow(Query + (nint)r * QueryStride, HeadDim);
+                if (r < OutputRows) PrefetchRow(Output + (nint)r * OutputStride, ValueDim);
                 if (r < KeyRows)
                 {
-                    PrefetchRow(Key + (nint)r * KeyStride, KeyCount);
-                    PrefetchRow(Value + (nint)r * ValueStride, ValueCount);
+                    PrefetchRow(Key + (nint)r * KeyStride, HeadDim);
+                    PrefetchRow(Value + (nint)r * ValueStride, ValueDim);
                 }
             }
             Next = end;
