@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
 using CommunityToolkit.HighPerformance;
@@ -230,6 +231,29 @@ public static class QuickTable
         return RuntimeInformation.ProcessArchitecture + " " + (Environment.GetEnvironmentVariable("PROCESSOR_IDENTIFIER") ?? "unknown CPU");
     }
 
+    /// <summary>"family F model M" from /proc/cpuinfo, or null where it does not say.</summary>
+    private static string? CpuFamilyAndModel()
+    {
+        string? family = null, model = null;
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/cpuinfo"))
+            {
+                string value = line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
+                if (line.StartsWith("cpu family", StringComparison.Ordinal)) family ??= value;
+                else if (line.StartsWith("model", StringComparison.Ordinal) && !line.StartsWith("model name", StringComparison.Ordinal)) model ??= value;
+                if (family is not null && model is not null) return $"family {family} model {model}";
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return null;
+    }
+
     /// <summary>bench/results/&lt;cpu-slug&gt;/&lt;date&gt;-quick.md under the repository root.</summary>
     private static string SavePath() => Path.Combine(ResultsFolder(), $"{DateTime.UtcNow:yyyy-MM-dd}-quick.md");
 
@@ -240,8 +264,13 @@ public static class QuickTable
         while (directory.Length > 0 && !File.Exists(Path.Combine(directory, "FastKernelAttention.sln")))
             directory = Path.GetDirectoryName(directory) ?? "";
         if (directory.Length == 0) directory = Directory.GetCurrentDirectory();
+        // A virtual machine's model name is often generic ("AMD EPYC", "Intel(R) Xeon(R) Processor") and the same for
+        // several generations (here: Zen 4 and Zen 5); then the CPU family and model tell the folders apart. The folders
+        // saved before this rule (amd-epyc: Zen 4, intel-r--xeon-r--processor) keep their names.
+        string name = CpuModel();
+        if (!name.Any(char.IsAsciiDigit) && CpuFamilyAndModel() is string numbers) name += " " + numbers;
         var slug = new StringBuilder();
-        foreach (char ch in CpuModel().ToLowerInvariant()) slug.Append(char.IsAsciiLetterOrDigit(ch) ? ch : '-');
+        foreach (char ch in name.ToLowerInvariant()) slug.Append(char.IsAsciiLetterOrDigit(ch) ? ch : '-');
         string folder = Path.Combine(directory, "bench", "results", slug.ToString().Trim('-'));
         Directory.CreateDirectory(folder);
         return folder;

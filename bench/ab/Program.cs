@@ -18,7 +18,7 @@ internal static partial class Program
     {
         if (args.Length < 1)
         {
-            Console.Error.WriteLine("usage: FastKernelAttention.AB SPEC[,SPEC…] [pairs]   SPEC: W1 W2 W3 W5-d16 W6-d16 W6-d64 W7 W7-causal, or H<h>x<hkv>L<l>d<d>[c][g]");
+            Console.Error.WriteLine("usage: FastKernelAttention.AB SPEC[,SPEC…] [pairs]   SPEC: W1 W2 W3 W4 W5-d16 W6-d16 W6-d64 W7 W7-causal, or H<h>x<hkv>L<l>[q<m>]d<d>[c][g]");
             return 2;
         }
         int pairs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;
@@ -58,15 +58,20 @@ internal static partial class Program
         return sorted[sorted.Count / 2];
     }
 
+    /// <summary>H query heads over Hkv kv heads, <paramref name="Length"/> keys and <see cref="Queries"/> query rows (the
+    /// same as the keys unless set: W4 decodes one row).</summary>
     private sealed record Shape(int Heads, int KeyValueHeads, int Length, int HeadDim, bool Causal, bool Gaussian)
     {
-        public double Flops => 4.0 * Length * Length * HeadDim * Heads * (Causal ? (Length + 1) / (2.0 * Length) : 1);
+        public int Queries { get; init; } = Length;
+
+        public double Flops => 4.0 * Queries * Length * HeadDim * Heads * (Causal ? (Queries + 1) / (2.0 * Queries) : 1);
 
         public static Shape Parse(string name) => name switch
         {
             "W1" => new(8, 8, 1024, 64, false, false),
             "W2" => new(8, 8, 1024, 64, true, false),
             "W3" => new(1, 1, 4096, 64, false, false),
+            "W4" => new(32, 32, 8192, 128, false, false) { Queries = 1 },
             "W5-d16" => new(1, 1, 4096, 16, false, false),
             "W6-d16" => new(1, 1, 4096, 16, false, true),
             "W6-d64" => new(1, 1, 4096, 64, false, true),
@@ -80,11 +85,12 @@ internal static partial class Program
             Match m = CustomPattern().Match(name);
             if (!m.Success) throw new ArgumentException($"unknown shape '{name}'", nameof(name));
             int Group(int i) => int.Parse(m.Groups[i].Value, CultureInfo.InvariantCulture);
-            return new(Group(1), Group(2), Group(3), Group(4), m.Groups[5].Value == "c", m.Groups[6].Value == "g");
+            var shape = new Shape(Group(1), Group(2), Group(3), Group(5), m.Groups[6].Value == "c", m.Groups[7].Value == "g");
+            return m.Groups[4].Success ? shape with { Queries = Group(4) } : shape;
         }
     }
 
-    [GeneratedRegex(@"^H(\d+)x(\d+)L(\d+)d(\d+)(c?)(g?)$")]
+    [GeneratedRegex(@"^H(\d+)x(\d+)L(\d+)(?:q(\d+))?d(\d+)(c?)(g?)$")]
     private static partial Regex CustomPattern();
 
     /// <summary>One shape's inputs (uniform in ±1.7, fixed seed) and an output buffer per build; one thread.</summary>
@@ -99,7 +105,7 @@ internal static partial class Program
         {
             shape = s;
             var random = new Random(42);
-            query = Fill(random, s.Length * s.Heads * s.HeadDim);
+            query = Fill(random, s.Queries * s.Heads * s.HeadDim);
             key = Fill(random, s.Length * s.KeyValueHeads * s.HeadDim);
             value = Fill(random, key.Length);
             currentOutput = new float[query.Length];
@@ -137,9 +143,9 @@ internal static partial class Program
             return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
 
-        private Span2D<float> Output(float[] data) => new(data, shape.Length, shape.Heads * shape.HeadDim);
+        private Span2D<float> Output(float[] data) => new(data, shape.Queries, shape.Heads * shape.HeadDim);
 
-        private ReadOnlySpan2D<float> Rows(float[] data, int heads) => new(data, shape.Length, heads * shape.HeadDim);
+        private ReadOnlySpan2D<float> Rows(float[] data, int heads) => new(data, data.Length / (heads * shape.HeadDim), heads * shape.HeadDim);
 
         public bool Same() => currentOutput.AsSpan().SequenceEqual(baseOutput);
     }

@@ -58,8 +58,31 @@ def cpu_name():
     return platform.processor() or "unknown-cpu"
 
 
+def cpu_family_and_model():
+    """"family F model M" from /proc/cpuinfo, or None (as the benchmark's QuickTable.CpuFamilyAndModel)."""
+    family = model = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                value = line.split(":", 1)[1].strip() if ":" in line else ""
+                if line.startswith("cpu family"):
+                    family = family or value
+                elif line.startswith("model") and not line.startswith("model name"):
+                    model = model or value
+                if family and model:
+                    return f"family {family} model {model}"
+    except OSError:
+        pass
+    return None
+
+
 def slug(name):
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    """The results folder of this CPU, named as the benchmark's QuickTable.ResultsFolder names it: a generic model name
+    (no digits, as virtual machines report) gets the CPU family and model appended; every other character than a-z0-9
+    becomes '-'."""
+    if not re.search(r"[0-9]", name) and cpu_family_and_model():
+        name += " " + cpu_family_and_model()
+    return re.sub(r"[^a-z0-9]", "-", name.lower()).strip("-")
 
 
 def main():
