@@ -64,7 +64,16 @@ internal static partial class Program
     {
         public int Queries { get; init; } = Length;
 
-        public double Flops => 4.0 * Queries * Length * HeadDim * Heads * (Causal ? (Queries + 1) / (2.0 * Queries) : 1);
+        /// <summary>4·d·H per visible pair; causal rows are bottom-right aligned (row i sees keys ≤ i + n − m).</summary>
+        public double Flops
+        {
+            get
+            {
+                double pairs = 0;
+                for (int i = 0; i < Queries; i++) pairs += Causal ? Math.Clamp(i + Length - Queries + 1, 0, Length) : Length;
+                return 4.0 * HeadDim * Heads * pairs;
+            }
+        }
 
         public static Shape Parse(string name) => name switch
         {
