@@ -31,6 +31,8 @@ public static unsafe class DecodePatterns
         "the same (prefetched) with a 4 KiB state",
         "1 row at a time: per-head dot + value FMAs, no prefetch",
         "the same with a 4 KiB state",
+        "1 row at a time: per-head dot + value FMAs, each head's slice of the row 2 ahead prefetched",
+        "the same, 4 rows ahead",
         "K of tile t+1 with V of tile t: Dot4 + MultiplyAdd4, next 4 rows of each prefetched",
         "8-head (4 KiB) stretches of each row per tile, 1-row arithmetic, 2 rows ahead",
         "16-key groups head by head (keys as lanes), no arithmetic, 2 steps ahead",
@@ -70,9 +72,11 @@ public static unsafe class DecodePatterns
                         6 => Compute4(k, v, query, output, Small, true),
                         7 => Compute(k, v, query, output, (int)RowFloats),
                         8 => Compute(k, v, query, output, Small),
-                        9 => PipedCompute4(k, v, query, output, 4),
-                        10 => Stretches(k, v, query, output, 8, 2),
-                        11 => Slices(k, v),
+                        9 => ComputeAhead(k, v, query, output, 2),
+                        10 => ComputeAhead(k, v, query, output, 4),
+                        11 => PipedCompute4(k, v, query, output, 4),
+                        12 => Stretches(k, v, query, output, 8, 2),
+                        13 => Slices(k, v),
                         _ => Call(query, key, value, output, options),
                     };
                     double seconds = watch.Elapsed.TotalSeconds;
@@ -234,6 +238,38 @@ public static unsafe class DecodePatterns
                 for (int j = 0; j < 64; j++)
                     for (int head = 0; head < Heads; head++)
                         MultiplyAdd1(v + (tile + j) * RowFloats + head * HeadDim, scores[head * 64 + j], acc + head * HeadDim % stateFloats);
+            }
+            return acc[0];
+        }
+    }
+
+    /// <summary><see cref="Compute"/> with software prefetch in its own (sequential) order: while a head works on its slice
+    /// of a row, the same slice of the row <paramref name="ahead"/> on in the K-then-V sequence is requested.</summary>
+    private static float ComputeAhead(float* k, float* v, float[] queryArray, float[] accArray, int ahead)
+    {
+        float* scores = stackalloc float[Heads * 64];
+        fixed (float* q = queryArray, acc = accArray)
+        {
+            for (long tile = 0; tile < Keys; tile += 64)
+            {
+                for (int j = 0; j < 64; j++)
+                {
+                    float* aheadRow = AheadRow(k, v, tile, 0, j + ahead);
+                    for (int head = 0; head < Heads; head++)
+                    {
+                        PrefetchSlice(aheadRow, head);
+                        scores[head * 64 + j] = Dot1(k + (tile + j) * RowFloats + head * HeadDim, q + head * HeadDim);
+                    }
+                }
+                for (int j = 0; j < 64; j++)
+                {
+                    float* aheadRow = AheadRow(k, v, tile, 1, j + ahead);
+                    for (int head = 0; head < Heads; head++)
+                    {
+                        PrefetchSlice(aheadRow, head);
+                        MultiplyAdd1(v + (tile + j) * RowFloats + head * HeadDim, scores[head * 64 + j], acc + head * HeadDim);
+                    }
+                }
             }
             return acc[0];
         }
