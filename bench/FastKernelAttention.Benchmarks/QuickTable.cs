@@ -214,35 +214,17 @@ public static class QuickTable
     }
 
     internal static string CpuModel()
-    {
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/cpuinfo"))
-            {
-                if (line.StartsWith("model name", StringComparison.Ordinal)) return line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-        return RuntimeInformation.ProcessArchitecture + " " + (Environment.GetEnvironmentVariable("PROCESSOR_IDENTIFIER") ?? "unknown CPU");
-    }
+        => CpuInfo("model name") ?? RuntimeInformation.ProcessArchitecture + " " + (Environment.GetEnvironmentVariable("PROCESSOR_IDENTIFIER") ?? "unknown CPU");
 
-    /// <summary>"family F model M" from /proc/cpuinfo, or null where it does not say.</summary>
-    private static string? CpuFamilyAndModel()
+    /// <summary>The value of the first /proc/cpuinfo line whose key is <paramref name="field"/>, or null.</summary>
+    private static string? CpuInfo(string field)
     {
-        string? family = null, model = null;
         try
         {
             foreach (string line in File.ReadLines("/proc/cpuinfo"))
             {
-                string value = line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
-                if (line.StartsWith("cpu family", StringComparison.Ordinal)) family ??= value;
-                else if (line.StartsWith("model", StringComparison.Ordinal) && !line.StartsWith("model name", StringComparison.Ordinal)) model ??= value;
-                if (family is not null && model is not null) return $"family {family} model {model}";
+                int colon = line.IndexOf(':', StringComparison.Ordinal);
+                if (colon > 0 && line[..colon].Trim() == field) return line[(colon + 1)..].Trim();
             }
         }
         catch (IOException)
@@ -268,7 +250,8 @@ public static class QuickTable
         // several generations (here: Zen 4 and Zen 5); then the CPU family and model tell the folders apart. The folders
         // saved before this rule (amd-epyc: Zen 4, intel-r--xeon-r--processor) keep their names.
         string name = CpuModel();
-        if (!name.Any(char.IsAsciiDigit) && CpuFamilyAndModel() is string numbers) name += " " + numbers;
+        if (!name.Any(char.IsAsciiDigit) && CpuInfo("cpu family") is string family && CpuInfo("model") is string model)
+            name += $" family {family} model {model}";
         var slug = new StringBuilder();
         foreach (char ch in name.ToLowerInvariant()) slug.Append(char.IsAsciiLetterOrDigit(ch) ? ch : '-');
         string folder = Path.Combine(directory, "bench", "results", slug.ToString().Trim('-'));

@@ -47,41 +47,30 @@ def loo_cv(x, y, bw):
     return float(np.mean((y - g) ** 2))
 
 
-def cpu_name():
+def cpu_info(field):
+    """The value of the first /proc/cpuinfo line whose key is `field`, or None (as the benchmark's QuickTable.CpuInfo)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown-cpu"
-
-
-def cpu_family_and_model():
-    """"family F model M" from /proc/cpuinfo, or None (as the benchmark's QuickTable.CpuFamilyAndModel)."""
-    family = model = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                value = line.split(":", 1)[1].strip() if ":" in line else ""
-                if line.startswith("cpu family"):
-                    family = family or value
-                elif line.startswith("model") and not line.startswith("model name"):
-                    model = model or value
-                if family and model:
-                    return f"family {family} model {model}"
+                key, colon, value = line.partition(":")
+                if colon and key.strip() == field:
+                    return value.strip()
     except OSError:
         pass
     return None
+
+
+def cpu_name():
+    return cpu_info("model name") or platform.processor() or "unknown-cpu"
 
 
 def slug(name):
     """The results folder of this CPU, named as the benchmark's QuickTable.ResultsFolder names it: a generic model name
     (no digits, as virtual machines report) gets the CPU family and model appended; every other character than a-z0-9
     becomes '-'."""
-    if not re.search(r"[0-9]", name) and cpu_family_and_model():
-        name += " " + cpu_family_and_model()
+    family, model = cpu_info("cpu family"), cpu_info("model")
+    if not re.search(r"[0-9]", name) and family and model:
+        name += f" family {family} model {model}"
     return re.sub(r"[^a-z0-9]", "-", name.lower()).strip("-")
 
 
