@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using FastKernelAttention.Dispatch;
 using FastKernelAttention.Kernels.Isa;
 using FastKernelAttention.Numerics;
 
@@ -28,6 +29,15 @@ internal static class DecodeConstants
 {
     /// <summary>Query rows per work item (any m: a half-precision call with m above the float threshold runs in row blocks).</summary>
     public const int RowsPerItem = 8;
+
+    /// <summary>
+    /// Whether the decode kernel's software prefetch asks for L1 (T0) instead of L2 (T1): on AMD family 1Ah (Zen 5) only.
+    /// There T0 took 0.927–0.941 of T1's time on W4 in nine of ten in-process A/B runs of 31–41 pairs (one at 1.020), 0.956–0.962
+    /// with 8 kv heads (H = 32, n = 8192), 0.940 for four query rows, 0.875–0.891 with K and V in L3 (H = 8, n = 4096;
+    /// H = 32, n = 1024); on the Zen 4 EPYC (family 19h) T0 was far slower (12.8 against 18.8 GB/s), and the Intel Xeon reads
+    /// W4 above its read probe with T1, so every other CPU keeps T1. Either way the results are the same bits.
+    /// </summary>
+    public static readonly bool PrefetchToL1 = CpuIdentity.IsAmdFamily(0x1A);
 
     /// <summary>Keys per chunk: the T-precision state is merged into the double row state every chunk (MATH §14).</summary>
     public const int ChunkKeys = KernelConstants.KeyTile * KernelConstants.TilesPerChunk;
@@ -793,7 +803,7 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
     /// 0–4 (W4 bf16 11.8 → 7.2 ms, float 18.9 → 13.9 ms, one thread).</summary>
     private const int PrefetchRows = 2;
 
-    /// <summary>Requests [address, address + bytes) into L2, four lines per step while they last, then one at a time
+    /// <summary>Requests [address, address + bytes) into L2 (or L1: <see cref="PrefetchLine"/>), four lines per step while they last, then one at a time
     /// (no-op where x86 prefetch is unavailable; prefetches never fault). The four-line steps cut the loop's bookkeeping
     /// (in-process A/B: W4 +1.5–3.5%, bf16 W4 +3–4%, 8 heads × 4096 keys +8–17%; alternating processes within their
     /// noise, medians 0.96–1.01).</summary>
@@ -804,13 +814,21 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         int offset = 0;
         for (; offset + 256 <= bytes; offset += 256)
         {
-            Sse.Prefetch1(address + offset);
-            Sse.Prefetch1(address + offset + 64);
-            Sse.Prefetch1(address + offset + 128);
-            Sse.Prefetch1(address + offset + 192);
+            PrefetchLine(address + offset);
+            PrefetchLine(address + offset + 64);
+            PrefetchLine(address + offset + 128);
+            PrefetchLine(address + offset + 192);
         }
         for (; offset < bytes; offset += 64)
-            Sse.Prefetch1(address + offset);
+            PrefetchLine(address + offset);
+    }
+
+    /// <summary>One line's hint: T1 (L2), or T0 where <see cref="DecodeConstants.PrefetchToL1"/> (the JIT folds the test).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchLine(byte* address)
+    {
+        if (DecodeConstants.PrefetchToL1) Sse.Prefetch0(address);
+        else Sse.Prefetch1(address);
     }
 
     /// <summary>acc ← α·acc (the row kernel's first step of its value update).</summary>
