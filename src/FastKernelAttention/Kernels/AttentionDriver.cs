@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using CommunityToolkit.HighPerformance;
+using FastKernelAttention.Dispatch;
 using FastKernelAttention.Internals;
 using FastKernelAttention.Kernels.Isa;
 using FastKernelAttention.Numerics;
@@ -85,8 +86,10 @@ internal static unsafe partial class AttentionDriver
         }
     }
 
-    /// <summary>The average reads per K/V row from which the per-head copy pays (<see cref="PackedKeyValueBytes"/>).</summary>
-    internal const int MinPackedReads = 4;
+    /// <summary>The average reads per K/V row from which the per-head copy pays (<see cref="PackedKeyValueBytes"/>): 4 on
+    /// Intel (and other) CPUs, 12 on AMD, where it gained nothing at 16 reads and lost 1–3% at 4–8.5 on both EPYCs measured
+    /// (Zen 4 and Zen 5), while the Intel Xeon gained 3–23% there.</summary>
+    internal static readonly int MinPackedReads = CpuIdentity.IsAmd ? 12 : 4;
 
     /// <summary>Bytes of workspace a call needs (63 bytes of slack included for the 64-byte alignment).</summary>
     public static long WorkspaceBytes(int elementSize, int headDim, int valueDim, int keyCount, int headCount,
@@ -106,7 +109,9 @@ internal static unsafe partial class AttentionDriver
     /// each 256–512-byte head row on its own cache lines and pages, and every reading block pays for that, while the copy
     /// costs the same per row however often it is read. Measured by in-process A/B (packed / unpacked speed, one thread):
     /// on an AMD EPYC (Zen 4; 32 KiB 8-way L1d, 1 MiB L2) 64 reads (W7) 1.07×, 32 reads (H = Hkv = 8, L = 2048;
-    /// H = 16, Hkv = 8, L = 1024; W7 causal) 1.03–1.08×, 16 reads (W1) 1.00×, 8.5 reads (W2, causal) 0.975×; on an Intel
+    /// H = 16, Hkv = 8, L = 1024; W7 causal) 1.03–1.08×, 16 reads (W1) 1.00×, 8.5 reads (W2, causal) 0.975×; on an AMD EPYC
+    /// Zen 5 (48 KiB L1d, 1 MiB L2) 64 reads (W7) 1.12×, 16 reads (W1) 1.01×, 8.5 reads (W2) 0.98×, 8 reads (H = 8,
+    /// L = 512, d = 64; H = 16, L = 512, d = 128) 0.99×, 4 reads (H = 8, L = 256) 0.97×; on an Intel
     /// Xeon (AVX-512 FP16/AMX generation; 48 KiB 12-way L1d, 2 MiB L2), where the 2 KiB row pitch of W1 costs far more,
     /// 16 reads (W1) 1.23×, 8 reads (H = 16, L = 512, d = 128) 1.22×, 8.5 reads (W2) 1.11×, 4 reads (H = 8, L = 256)
     /// 1.03×, 2 reads (H = 8, L = 128) 0.96×, 1.5 reads (the same, causal) 0.90×.

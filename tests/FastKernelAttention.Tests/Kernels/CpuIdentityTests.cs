@@ -9,11 +9,11 @@ using Xunit;
 namespace FastKernelAttention.Tests.Kernels;
 
 /// <summary><see cref="CpuIdentity"/> against what the operating system says of the CPU (Linux: /proc/cpuinfo's vendor_id
-/// and cpu family, the same CPUID fields decoded by the kernel).</summary>
+/// and cpu family, the same CPUID fields decoded by the kernel), and the tuning choices made from them.</summary>
 public class CpuIdentityTests
 {
     [Fact]
-    public void AmdFamilyMatchesTheOperatingSystem()
+    public void VendorAndFamilyMatchTheOperatingSystem()
     {
         int[] families = [0x17, 0x19, 0x1A, 6];
         if (!X86Base.IsSupported)
@@ -26,8 +26,11 @@ public class CpuIdentityTests
         string Field(string key) => lines.First(l => l.Contains(':') && l[..l.IndexOf(':')].Trim() == key).Split(':', 2)[1].Trim();
         bool amd = Field("vendor_id") == "AuthenticAMD";
         int family = int.Parse(Field("cpu family"));
+        Assert.Equal(amd, CpuIdentity.IsAmd);
+        Assert.Equal(family, CpuIdentity.Family);
         foreach (int f in families)
             Assert.Equal(amd && family == f, CpuIdentity.IsAmdFamily(f));
         Assert.Equal(amd && family == 0x1A, DecodeConstants.PrefetchToL1);
+        Assert.Equal(amd ? 12 : 4, AttentionDriver.MinPackedReads);
     }
 }
