@@ -18,7 +18,7 @@ internal static partial class Program
     {
         if (args.Length < 1)
         {
-            Console.Error.WriteLine("usage: FastKernelAttention.AB SPEC[,SPEC…] [pairs]   SPEC: W1 W2 W3 W4 W5-d16 W6-d16 W6-d64 W7 W7-causal, or H<h>x<hkv>L<l>[q<m>]d<d>[c][g]");
+            Console.Error.WriteLine("usage: FastKernelAttention.AB SPEC[,SPEC…] [pairs]   SPEC: W1 W2 W3 W4 W4-bf16 W5-d16 W6-d16 W6-d64 W7 W7-causal, or H<h>x<hkv>L<l>[q<m>]d<d>[c][g][b]");
             return 2;
         }
         int pairs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;
@@ -64,6 +64,9 @@ internal static partial class Program
     {
         public int Queries { get; init; } = Length;
 
+        /// <summary>K and V stored as BFloat16 (the float inputs rounded), read by the 16-bit overload.</summary>
+        public bool BFloat16KeyValues { get; init; }
+
         /// <summary>4·d·H per visible pair; causal rows are bottom-right aligned (row i sees keys ≤ i + n − m).</summary>
         public double Flops
         {
@@ -81,6 +84,7 @@ internal static partial class Program
             "W2" => new(8, 8, 1024, 64, true, false),
             "W3" => new(1, 1, 4096, 64, false, false),
             "W4" => new(32, 32, 8192, 128, false, false) { Queries = 1 },
+            "W4-bf16" => new(32, 32, 8192, 128, false, false) { Queries = 1, BFloat16KeyValues = true },
             "W5-d16" => new(1, 1, 4096, 16, false, false),
             "W6-d16" => new(1, 1, 4096, 16, false, true),
             "W6-d64" => new(1, 1, 4096, 64, false, true),
@@ -94,12 +98,15 @@ internal static partial class Program
             Match m = CustomPattern().Match(name);
             if (!m.Success) throw new ArgumentException($"unknown shape '{name}'", nameof(name));
             int Group(int i) => int.Parse(m.Groups[i].Value, CultureInfo.InvariantCulture);
-            var shape = new Shape(Group(1), Group(2), Group(3), Group(5), m.Groups[6].Value == "c", m.Groups[7].Value == "g");
+            var shape = new Shape(Group(1), Group(2), Group(3), Group(5), m.Groups[6].Value == "c", m.Groups[7].Value == "g")
+            {
+                BFloat16KeyValues = m.Groups[8].Value == "b",
+            };
             return m.Groups[4].Success ? shape with { Queries = Group(4) } : shape;
         }
     }
 
-    [GeneratedRegex(@"^H(\d+)x(\d+)L(\d+)(?:q(\d+))?d(\d+)(c?)(g?)$")]
+    [GeneratedRegex(@"^H(\d+)x(\d+)L(\d+)(?:q(\d+))?d(\d+)(c?)(g?)(b?)$")]
     private static partial Regex CustomPattern();
 
     /// <summary>One shape's inputs (uniform in ±1.7, fixed seed) and an output buffer per build; one thread.</summary>
@@ -107,6 +114,8 @@ internal static partial class Program
     {
         private readonly Shape shape;
         private readonly float[] query, key, value, currentOutput, baseOutput;
+        private readonly Current::FastKernelAttention.BFloat16[] currentKey = [], currentValue = [];
+        private readonly Base::FastKernelAttention.BFloat16[] baseKey = [], baseValue = [];
         private readonly Current::FastKernelAttention.AttentionOptions currentOptions;
         private readonly Base::FastKernelAttention.AttentionOptions baseOptions;
 
@@ -117,6 +126,13 @@ internal static partial class Program
             query = Fill(random, s.Queries * s.Heads * s.HeadDim);
             key = Fill(random, s.Length * s.KeyValueHeads * s.HeadDim);
             value = Fill(random, key.Length);
+            if (s.BFloat16KeyValues)
+            {
+                currentKey = Array.ConvertAll(key, x => (Current::FastKernelAttention.BFloat16)x);
+                currentValue = Array.ConvertAll(value, x => (Current::FastKernelAttention.BFloat16)x);
+                baseKey = Array.ConvertAll(key, x => (Base::FastKernelAttention.BFloat16)x);
+                baseValue = Array.ConvertAll(value, x => (Base::FastKernelAttention.BFloat16)x);
+            }
             currentOutput = new float[query.Length];
             baseOutput = new float[query.Length];
             double bandwidth = s.Gaussian ? Math.Sqrt(s.HeadDim) : 0;
@@ -139,11 +155,17 @@ internal static partial class Program
             return data;
         }
 
-        public double Current() => Time(() => Current::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads),
-            Rows(key, shape.KeyValueHeads), Rows(value, shape.KeyValueHeads), Output(currentOutput), shape.Heads, shape.KeyValueHeads, currentOptions));
+        public double Current() => Time(shape.BFloat16KeyValues
+            ? () => Current::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads), Rows(currentKey, shape.KeyValueHeads),
+                Rows(currentValue, shape.KeyValueHeads), Output(currentOutput), shape.Heads, shape.KeyValueHeads, currentOptions)
+            : () => Current::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads), Rows(key, shape.KeyValueHeads),
+                Rows(value, shape.KeyValueHeads), Output(currentOutput), shape.Heads, shape.KeyValueHeads, currentOptions));
 
-        public double Base() => Time(() => Base::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads),
-            Rows(key, shape.KeyValueHeads), Rows(value, shape.KeyValueHeads), Output(baseOutput), shape.Heads, shape.KeyValueHeads, baseOptions));
+        public double Base() => Time(shape.BFloat16KeyValues
+            ? () => Base::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads), Rows(baseKey, shape.KeyValueHeads),
+                Rows(baseValue, shape.KeyValueHeads), Output(baseOutput), shape.Heads, shape.KeyValueHeads, baseOptions)
+            : () => Base::FastKernelAttention.Attention.ForwardMultiHead(Rows(query, shape.Heads), Rows(key, shape.KeyValueHeads),
+                Rows(value, shape.KeyValueHeads), Output(baseOutput), shape.Heads, shape.KeyValueHeads, baseOptions));
 
         private static double Time(Action call)
         {
@@ -154,7 +176,7 @@ internal static partial class Program
 
         private Span2D<float> Output(float[] data) => new(data, shape.Queries, shape.Heads * shape.HeadDim);
 
-        private ReadOnlySpan2D<float> Rows(float[] data, int heads) => new(data, data.Length / (heads * shape.HeadDim), heads * shape.HeadDim);
+        private ReadOnlySpan2D<TElement> Rows<TElement>(TElement[] data, int heads) => new(data, data.Length / (heads * shape.HeadDim), heads * shape.HeadDim);
 
         public bool Same() => currentOutput.AsSpan().SequenceEqual(baseOutput);
     }
