@@ -34,7 +34,7 @@ internal static class DecodeConstants
     /// Whether the decode kernel's software prefetch asks for L1 (T0) instead of L2 (T1): on AMD family 1Ah (Zen 5) only.
     /// There, in alternating processes (8 each, medians), T0 took 0.957 of T1's time on W4 and about the same with 8 kv heads;
     /// bfloat16 W4 0.82 (5 each, noisy). In-process A/B runs (both hints in one process, calls in turns) read 0.93 for W4 and
-    /// 0.66 for bfloat16 W4, but they overstate a change of hint: with FKA's two builds alternating, the slower hint's calls
+    /// 0.66 for bfloat16 W4, but they overstate a change of hint: with the two builds alternating, the slower hint's calls
     /// also ran slower than in a process of their own. On the Zen 4 EPYC (family 19h) T0 was far slower (12.8 against
     /// 18.8 GB/s), and the Intel Xeon reads W4 above its read probe with T1, so every other CPU keeps T1. Either way the
     /// results are the same bits.
