@@ -313,7 +313,7 @@ internal static unsafe partial class AttentionDriver
             int first = item * RowsPerItem;
             int end = System.Math.Min(first + RowsPerItem, KeyCount);
             // The largest exponent field seen, per 32-bit lane: all ones (the mask) only for ±∞ and NaN.
-            Vector256<uint> mask = ExponentMask();
+            Vector256<uint> mask = FiniteCheck<T>.Mask;
             Vector256<uint> exponents = Vector256<uint>.Zero;
             bool tailFinite = true;
             for (int j = first; j < end; j++)
@@ -328,18 +328,11 @@ internal static unsafe partial class AttentionDriver
                     else tailFinite &= CopyCheckedRow(source, destination, ValueDim, mask, ref exponents);
                 }
             }
-            if (NonFinite != null && (!tailFinite || (Vector256.Equals(exponents, mask) & mask) != Vector256<uint>.Zero)) *NonFinite = 1;
+            if (NonFinite != null && (!tailFinite || FiniteCheck<T>.AnyNonFinite(exponents, mask))) *NonFinite = 1;
         }
 
-        /// <summary>The exponent field of T in each element's 32-bit lanes (for double only the upper lane of each pair).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<uint> ExponentMask() => typeof(T) == typeof(float)
-            ? Vector256.Create(0x7F800000u)
-            : Vector256.Create(0x7FF0000000000000ul).AsUInt32();
-
         /// <summary>Copies one row of <paramref name="count"/> elements, folding the vector part's exponent fields into
-        /// <paramref name="exponents"/> (an unsigned max: one-cycle steps, where an add chain of x − x bounded the copy);
-        /// returns whether the scalar tail is finite.</summary>
+        /// <paramref name="exponents"/> (<see cref="FiniteCheck{T}.Fold"/>); returns whether the scalar tail is finite.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static bool CopyCheckedRow(T* source, T* destination, int count, Vector256<uint> mask, ref Vector256<uint> exponents)
         {
@@ -350,7 +343,7 @@ internal static unsafe partial class AttentionDriver
                 {
                     Vector256<T> x = Vector256.Load(source + e);
                     x.Store(destination + e);
-                    exponents = Vector256.Max(exponents, x.AsUInt32() & mask);
+                    exponents = FiniteCheck<T>.Fold(exponents, x, mask);
                 }
             }
             bool finite = true;
@@ -410,11 +403,11 @@ internal static unsafe partial class AttentionDriver
             int n = problem->KeyCount, dv = problem->ValueDim;
             bool finite = true;
             if (problem->ValueHeadStride == dv)
-                finite = FusedAttentionKernel<T, TVec, TOps>.AllFinite(problem->Value, problem->ValueStride, n, kvHeads * dv);
+                finite = FiniteCheck<T>.AllFinite(problem->Value, problem->ValueStride, n, kvHeads * dv);
             else
             {
                 for (int g = 0; g < kvHeads && finite; g++)
-                    finite = FusedAttentionKernel<T, TVec, TOps>.AllFinite(problem->Value + g * problem->ValueHeadStride, problem->ValueStride, n, dv);
+                    finite = FiniteCheck<T>.AllFinite(problem->Value + g * problem->ValueHeadStride, problem->ValueStride, n, dv);
             }
             problem->ValuesFinite = finite;
         }

@@ -295,7 +295,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             // With finite band values each query vector stops at its own last visible key (vectorKeys): on the diagonal
             // tile of a square causal call the four vectors of a 64-row block need 16, 32, 48 and 64 of the 64 keys.
             bool band = unmasked < tileKeys;
-            bool bandFinite = band && (p.ValuesFinite || AllFinite(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv));
+            bool bandFinite = band && (p.ValuesFinite || FiniteCheck<T>.AllFinite(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv));
             if (bandFinite)
             {
                 for (int v = 0; v < vectors; v++)
@@ -921,34 +921,6 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             (Vector512<float>)(object)TOps.Load(deferred + w), out Vector512<float> total0, out Vector512<float> total1);
         TOps.Store(TOps.MultiplyAdd(TOps.Load(alpha), TOps.Load(runningSum), (TVec)(object)total0), runningSum);
         TOps.Store(TOps.MultiplyAdd(TOps.Load(alpha + w), TOps.Load(runningSum + w), (TVec)(object)total1), runningSum + w);
-    }
-
-    /// <summary>True when every element of the rows × columns block is finite (x − x is 0 for finite x, NaN otherwise).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static bool AllFinite(T* values, nint stride, int rowCount, int columns)
-    {
-        int w = TOps.Count;
-        TVec vectorSum = TOps.Zero, vectorSum1 = TOps.Zero;
-        T scalarSum = T.Zero;
-        for (int r = 0; r < rowCount; r++)
-        {
-            T* row = values + (nint)r * stride;
-            int c = 0;
-            // Two sums: the add chain, not the loads, bounded a single one.
-            for (; c + 2 * w <= columns; c += 2 * w)
-            {
-                TVec x = TOps.Load(row + c), y = TOps.Load(row + c + w);
-                vectorSum = TOps.Add(vectorSum, TOps.Subtract(x, x));
-                vectorSum1 = TOps.Add(vectorSum1, TOps.Subtract(y, y));
-            }
-            for (; c + w <= columns; c += w)
-            {
-                TVec x = TOps.Load(row + c);
-                vectorSum = TOps.Add(vectorSum, TOps.Subtract(x, x));
-            }
-            for (; c < columns; c++) scalarSum += row[c] - row[c];
-        }
-        return !T.IsNaN(TOps.HorizontalSum(TOps.Add(vectorSum, vectorSum1)) + scalarSum);
     }
 
     /// <summary>acc[c][lanes] ← α·acc[c][lanes] + Σ_j V[j,c]·P[j][lanes] for every value column c.</summary>
