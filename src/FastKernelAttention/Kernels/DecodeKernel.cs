@@ -805,10 +805,10 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
     /// 0–4 (W4 bf16 11.8 → 7.2 ms, float 18.9 → 13.9 ms, one thread).</summary>
     private const int PrefetchRows = 2;
 
-    /// <summary>Requests [address, address + bytes) into L2 (or L1: <see cref="PrefetchLine"/>), four lines per step while they last, then one at a time
-    /// (no-op where x86 prefetch is unavailable; prefetches never fault). The four-line steps cut the loop's bookkeeping
-    /// (in-process A/B: W4 +1.5–3.5%, bf16 W4 +3–4%, 8 heads × 4096 keys +8–17%; alternating processes within their
-    /// noise, medians 0.96–1.01).</summary>
+    /// <summary>Requests [address, address + bytes) into L2 (or L1: <see cref="PrefetchLine"/>), four lines per step while
+    /// they last, then one at a time (no-op where x86 prefetch is unavailable; prefetches never fault). The four-line steps
+    /// cut the loop's bookkeeping (in-process A/B: W4 +1.5–3.5%, bf16 W4 +3–4%, 8 heads × 4096 keys +8–17%; alternating
+    /// processes within their noise, medians 0.96–1.01).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Prefetch(byte* address, int bytes)
     {
