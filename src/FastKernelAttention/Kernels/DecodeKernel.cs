@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using FastKernelAttention.Dispatch;
+using FastKernelAttention.Internals;
 using FastKernelAttention.Kernels.Isa;
 using FastKernelAttention.Numerics;
 
@@ -805,33 +806,9 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
     /// 0–4 (W4 bf16 11.8 → 7.2 ms, float 18.9 → 13.9 ms, one thread).</summary>
     private const int PrefetchRows = 2;
 
-    /// <summary>Requests [address, address + bytes) into L2 (or L1: <see cref="PrefetchLine"/>), four lines per step while
-    /// they last, then one at a time (no-op where x86 prefetch is unavailable; prefetches never fault). The four-line steps
-    /// cut the loop's bookkeeping (in-process A/B: W4 +1.5–3.5%, bf16 W4 +3–4%, 8 heads × 4096 keys +8–17%; alternating
-    /// processes within their noise, medians 0.96–1.01).</summary>
+    /// <summary>Requests [address, address + bytes) into L2, or L1 where <see cref="DecodeConstants.PrefetchToL1"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(byte* address, int bytes)
-    {
-        if (!Sse.IsSupported) return;
-        int offset = 0;
-        for (; offset + 256 <= bytes; offset += 256)
-        {
-            PrefetchLine(address + offset);
-            PrefetchLine(address + offset + 64);
-            PrefetchLine(address + offset + 128);
-            PrefetchLine(address + offset + 192);
-        }
-        for (; offset < bytes; offset += 64)
-            PrefetchLine(address + offset);
-    }
-
-    /// <summary>One line's hint: T1 (L2), or T0 where <see cref="DecodeConstants.PrefetchToL1"/> (the JIT folds the test).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchLine(byte* address)
-    {
-        if (DecodeConstants.PrefetchToL1) Sse.Prefetch0(address);
-        else Sse.Prefetch1(address);
-    }
+    private static void Prefetch(byte* address, int bytes) => CachePrefetch.Range(address, bytes, DecodeConstants.PrefetchToL1);
 
     /// <summary>acc ← α·acc (the row kernel's first step of its value update).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -4,6 +4,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using FastKernelAttention.Internals;
 using FastKernelAttention.Kernels.Isa;
 using FastKernelAttention.Numerics;
 
@@ -246,10 +247,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         if (!mergeFinalises) new Span<double>(rowA, lanes * dv).Clear();
 
         // Prefetch hints, spread over the block's last tiles: the query rows of the next block (the next work item, what a
-        // single worker runs next) and this block's output rows (and, causal, the next block's new K/V rows: below). Token-major Q and O rows sit H·d elements apart (2–16 KiB, a
-        // page per row for wide calls), so without the hint each row costs a TLB miss and a cache miss in sequence. Only the
-        // last PrefetchTiles tiles issue them: a line fetched earlier would be pushed out of L2 by the K and V rows streamed
-        // after it (1 MiB per kv head at n = 1024, d = 128). Within a tile they go out a few rows per group of keys (RowHints).
+        // single worker runs next) and this block's output rows (and, causal, the next block's new K/V rows: below).
+        // Token-major Q and O rows sit H·d elements apart (2–16 KiB, a page per row for wide calls), so without the hint each
+        // row costs a TLB miss and a cache miss in sequence. Only the last PrefetchTiles tiles issue them: a line fetched
+        // earlier would be pushed out of L2 by the K and V rows streamed after it (1 MiB per kv head at n = 1024, d = 128).
+        // Within a tile they go out a few rows per group of keys (RowHints).
         const int PrefetchTiles = 4;
         int tileCount = (keyEnd + KeyTile - 1) / KeyTile;
         int firstPrefetchTile = System.Math.Max(0, tileCount - PrefetchTiles);
@@ -431,16 +433,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>Hints the cache lines of one row of <paramref name="count"/> elements into L2 (x86; a no-op elsewhere).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchRow(T* row, int count)
-    {
-        if (!Sse.IsSupported || count == 0) return;
-        int step = 64 / sizeof(T);
-        int e = 0;
-        for (; e < count; e += step) Sse.Prefetch1(row + e);
-        // The row's last line, unless the loop's last hint was already in it (a row that starts on a line boundary).
-        T* last = row + count - 1;
-        if (((nuint)last ^ (nuint)(row + e - step)) >= 64) Sse.Prefetch1(last);
-    }
+    private static void PrefetchRow(T* row, int count) => CachePrefetch.Range((byte*)row, count * sizeof(T), toL1: false);
 
     /// <summary>Packs <paramref name="rows"/> query rows (<paramref name="queryStride"/> apart) transposed into the block,
     /// lane i ← row i, each element fl(q·scale) as <see cref="PackScaledQuery"/>. On the AVX-512 float path whole 16 × 16
