@@ -325,35 +325,10 @@ internal static unsafe partial class AttentionDriver
                     T* source = Value + j * ValueStride + (nint)g * ValueDim;
                     T* destination = PackedValue + ((nint)g * KeyCount + j) * ValueDim;
                     if (NonFinite == null) CopyRow((byte*)source, (byte*)destination, ValueDim * sizeof(T));
-                    else tailFinite &= CopyCheckedRow(source, destination, ValueDim, mask, ref exponents);
+                    else tailFinite &= FiniteCheck<T>.CopyRow(source, destination, ValueDim, mask, ref exponents);
                 }
             }
             if (NonFinite != null && (!tailFinite || FiniteCheck<T>.AnyNonFinite(exponents, mask))) *NonFinite = 1;
-        }
-
-        /// <summary>Copies one row of <paramref name="count"/> elements, folding the vector part's exponent fields into
-        /// <paramref name="exponents"/> (<see cref="FiniteCheck{T}.Fold"/>); returns whether the scalar tail is finite.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static bool CopyCheckedRow(T* source, T* destination, int count, Vector256<uint> mask, ref Vector256<uint> exponents)
-        {
-            int e = 0;
-            if (Vector256.IsHardwareAccelerated)
-            {
-                for (; e + Vector256<T>.Count <= count; e += Vector256<T>.Count)
-                {
-                    Vector256<T> x = Vector256.Load(source + e);
-                    x.Store(destination + e);
-                    exponents = FiniteCheck<T>.Fold(exponents, x, mask);
-                }
-            }
-            bool finite = true;
-            for (; e < count; e++)
-            {
-                T x = source[e];
-                destination[e] = x;
-                finite &= T.IsFinite(x);
-            }
-            return finite;
         }
 
         /// <summary>Copies one head row (a few hundred bytes) with inline vector moves: a memmove call per row cost about as

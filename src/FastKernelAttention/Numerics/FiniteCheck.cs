@@ -27,6 +27,32 @@ internal static unsafe class FiniteCheck<T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool AnyNonFinite(Vector256<uint> exponents, Vector256<uint> mask) => (Vector256.Equals(exponents, mask) & mask) != Vector256<uint>.Zero;
 
+    /// <summary>Copies <paramref name="count"/> elements, folding the vector part's exponent fields into
+    /// <paramref name="exponents"/> on the way; returns whether the scalar tail is finite.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool CopyRow(T* source, T* destination, int count, Vector256<uint> mask, ref Vector256<uint> exponents)
+    {
+        int e = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            // In bounds: e + Count ≤ count at both ends.
+            for (; e + Vector256<T>.Count <= count; e += Vector256<T>.Count)
+            {
+                Vector256<T> x = Vector256.Load(source + e);
+                x.Store(destination + e);
+                exponents = Fold(exponents, x, mask);
+            }
+        }
+        bool finite = true;
+        for (; e < count; e++)
+        {
+            T x = source[e];
+            destination[e] = x;
+            finite &= T.IsFinite(x);
+        }
+        return finite;
+    }
+
     /// <summary>True when every element of the rows × columns block (rows <paramref name="stride"/> elements apart) is finite.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool AllFinite(T* values, nint stride, int rowCount, int columns)
