@@ -72,8 +72,8 @@ public static unsafe class DecodePatterns
                         6 => Compute4(k, v, query, output, Small, true),
                         7 => Compute(k, v, query, output, (int)RowFloats),
                         8 => Compute(k, v, query, output, Small),
-                        9 => ComputeAhead(k, v, query, output, 2),
-                        10 => ComputeAhead(k, v, query, output, 4),
+                        9 => Compute(k, v, query, output, (int)RowFloats, ahead: 2),
+                        10 => Compute(k, v, query, output, (int)RowFloats, ahead: 4),
                         11 => PipedCompute4(k, v, query, output, 4),
                         12 => Stretches(k, v, query, output, 8, 2),
                         13 => Slices(k, v),
@@ -223,29 +223,11 @@ public static unsafe class DecodePatterns
     }
 
     /// <summary>One row at a time: per head a dot product (four partial sums, a horizontal sum) over the K rows of a tile,
-    /// then p·v into the head's accumulator over its V rows; no software prefetch. stateFloats: the query and accumulator
-    /// floats the heads use (RowFloats, or fewer: heads aliased).</summary>
-    private static float Compute(float* k, float* v, float[] queryArray, float[] accArray, int stateFloats)
-    {
-        float* scores = stackalloc float[Heads * 64];
-        fixed (float* q = queryArray, acc = accArray)
-        {
-            for (long tile = 0; tile < Keys; tile += 64)
-            {
-                for (int j = 0; j < 64; j++)
-                    for (int head = 0; head < Heads; head++)
-                        scores[head * 64 + j] = Dot1(k + (tile + j) * RowFloats + head * HeadDim, q + head * HeadDim % stateFloats);
-                for (int j = 0; j < 64; j++)
-                    for (int head = 0; head < Heads; head++)
-                        MultiplyAdd1(v + (tile + j) * RowFloats + head * HeadDim, scores[head * 64 + j], acc + head * HeadDim % stateFloats);
-            }
-            return acc[0];
-        }
-    }
-
-    /// <summary><see cref="Compute"/> with software prefetch in its own (sequential) order: while a head works on its slice
-    /// of a row, the same slice of the row <paramref name="ahead"/> on in the K-then-V sequence is requested.</summary>
-    private static float ComputeAhead(float* k, float* v, float[] queryArray, float[] accArray, int ahead)
+    /// then p·v into the head's accumulator over its V rows. stateFloats: the query and accumulator floats the heads use
+    /// (RowFloats, or fewer: heads aliased). With <paramref name="ahead"/> &gt; 0, software prefetch in this order: while a
+    /// head works on its slice of a row, the same slice of the row <paramref name="ahead"/> on in the K-then-V sequence is
+    /// requested; 0: none.</summary>
+    private static float Compute(float* k, float* v, float[] queryArray, float[] accArray, int stateFloats, int ahead = 0)
     {
         float* scores = stackalloc float[Heads * 64];
         fixed (float* q = queryArray, acc = accArray)
@@ -254,20 +236,20 @@ public static unsafe class DecodePatterns
             {
                 for (int j = 0; j < 64; j++)
                 {
-                    float* aheadRow = AheadRow(k, v, tile, 0, j + ahead);
+                    float* aheadRow = ahead > 0 ? AheadRow(k, v, tile, 0, j + ahead) : null;
                     for (int head = 0; head < Heads; head++)
                     {
                         PrefetchSlice(aheadRow, head);
-                        scores[head * 64 + j] = Dot1(k + (tile + j) * RowFloats + head * HeadDim, q + head * HeadDim);
+                        scores[head * 64 + j] = Dot1(k + (tile + j) * RowFloats + head * HeadDim, q + head * HeadDim % stateFloats);
                     }
                 }
                 for (int j = 0; j < 64; j++)
                 {
-                    float* aheadRow = AheadRow(k, v, tile, 1, j + ahead);
+                    float* aheadRow = ahead > 0 ? AheadRow(k, v, tile, 1, j + ahead) : null;
                     for (int head = 0; head < Heads; head++)
                     {
                         PrefetchSlice(aheadRow, head);
-                        MultiplyAdd1(v + (tile + j) * RowFloats + head * HeadDim, scores[head * 64 + j], acc + head * HeadDim);
+                        MultiplyAdd1(v + (tile + j) * RowFloats + head * HeadDim, scores[head * 64 + j], acc + head * HeadDim % stateFloats);
                     }
                 }
             }
