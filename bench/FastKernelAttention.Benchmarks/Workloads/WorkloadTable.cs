@@ -42,6 +42,10 @@ public static class WorkloadTable
     /// 16-bit call on one thread (so the speed-up of the 16-bit storage is a ratio within one set of turns).</summary>
     private static readonly Dictionary<Workload, double> InTurnFloat32 = new();
 
+    /// <summary>Causal workloads: milliseconds of our dense call on the same data, sampled in turns with the causal call on
+    /// one thread (W2's target is a ratio of our own two times; measured apart, this VM's drift moved it by ±10%).</summary>
+    private static readonly Dictionary<Workload, double> InTurnDense = new();
+
     /// <param name="threads">N for the multi-threaded rows (1 runs single-threaded rows only).</param>
     /// <param name="save">Write summary.json and the markdown table under bench/results/&lt;cpu&gt;/.</param>
     /// <param name="only">Comma-separated workload id prefixes (e.g. "W1,W4"), or null for all.</param>
@@ -179,6 +183,16 @@ public static class WorkloadTable
                         calls.Add(() => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<float>(k, lk, hkv * d),
                             new ReadOnlySpan2D<float>(v, lk, hkv * d), new Span2D<float>(o32, lq, h * d), h, hkv, options));
                     }
+                    // Causal on one thread: our dense call on the same data joins the turns.
+                    int dense = -1;
+                    if (w.Causal && t == 1)
+                    {
+                        dense = calls.Count;
+                        var oDense = new float[o.Length];
+                        AttentionOptions denseOptions = options with { Causal = false };
+                        calls.Add(() => Attention.ForwardMultiHead(new ReadOnlySpan2D<float>(q, lq, h * d), new ReadOnlySpan2D<float>(k, lk, hkv * d),
+                            new ReadOnlySpan2D<float>(v, lk, hkv * d), new Span2D<float>(oDense, lq, h * d), h, hkv, denseOptions));
+                    }
                     // Decode on one thread: the read probe joins the turns (its buffer as large as K and V together).
                     int probe = -1;
                     if (w.Decode && t == 1 && probeBuffer != null)
@@ -189,6 +203,7 @@ public static class WorkloadTable
                     double[] medians = QuickTable.InterleavedMedians(calls, FastRuns, t);
                     if (probe >= 0) InTurnBandwidth[w] = w.KeyValueBytes / medians[probe] / 1e6;
                     if (float32 >= 0) InTurnFloat32[w] = medians[float32];
+                    if (dense >= 0) InTurnDense[w] = medians[dense];
                     results.Add(new Result(w, "fka", w.HalfPrecision ? $"Attention.ForwardMultiHead, K/V {w.KeyValueType}" : "Attention.ForwardMultiHead", t,
                         medians[0], FastRuns, null, QuickTable.Allocated(Fka)));
                     for (int i = 0; i < plans.Count; i++)
@@ -338,7 +353,8 @@ public static class WorkloadTable
         text.AppendLine("ONNX Runtime's column is its best variant at that thread count (see below); fka / ORT > 1 means ours is faster.");
         text.AppendLine("\"other processes\": CPU time that processes other than this benchmark used while the workload ran, in % of one core (/proc/stat); above a few % the row was disturbed.");
         text.AppendLine();
-        // Ours on one thread beside a measurement taken in its turns (the read probe; our float32 call for 16-bit K/V).
+        // Ours on one thread beside a measurement taken in its turns (the read probe; our float32 call for 16-bit K/V; our dense
+        // call for causal workloads).
         void InTurnTable(Dictionary<Workload, double> inTurn, string title, string header, Func<Result, double, string> row)
         {
             var rows = results.Where(r => r.Impl == "fka" && r.Threads == 1 && inTurn.ContainsKey(r.Workload)).ToList();
@@ -358,6 +374,10 @@ public static class WorkloadTable
             "16-bit K/V against our float32 call on the same (widened) values, taken in turns (one thread):",
             "| workload | 16-bit ms | float32 ms (in turns) | speed-up (time) |",
             (r, float32) => string.Create(c, $"{r.Milliseconds:F3} | {float32:F3} | {float32 / r.Milliseconds:F2}×"));
+        InTurnTable(InTurnDense,
+            "Causal against our dense call on the same data, taken in turns (one thread; W2's target: causal ≤ 0.55 × dense in time):",
+            "| workload | causal ms | dense ms (in turns) | causal / dense (time) |",
+            (r, dense) => string.Create(c, $"{r.Milliseconds:F3} | {dense:F3} | {r.Milliseconds / dense:F3}"));
 
         if (threadCounts.Length == 2)
         {
