@@ -36,6 +36,9 @@ public static unsafe class DecodePatterns
         "K of tile t+1 with V of tile t: Dot4 + MultiplyAdd4, next 4 rows of each prefetched",
         "8-head (4 KiB) stretches of each row per tile, 1-row arithmetic, 2 rows ahead",
         "16-key groups head by head (keys as lanes), no arithmetic, 2 steps ahead",
+        "our kernel's reads alone, the next 4 rows prefetched in address order (2 KiB per head step)",
+        "model of our kernel, the next 4 rows prefetched in address order",
+        "the same, rows 8–11 on prefetched in address order",
         "our W4 call (Attention.ForwardMultiHead)",
     };
 
@@ -77,6 +80,9 @@ public static unsafe class DecodePatterns
                         11 => PipedCompute4(k, v, query, output, 4),
                         12 => Stretches(k, v, query, output, 8, 2),
                         13 => Slices(k, v),
+                        14 => Ordered(k, v, 4, 4, addressOrder: true),
+                        15 => Compute4(k, v, query, output, (int)RowFloats, true, addressOrder: 4),
+                        16 => Compute4(k, v, query, output, (int)RowFloats, true, addressOrder: 8),
                         _ => Call(query, key, value, output, options),
                     };
                     double seconds = watch.Elapsed.TotalSeconds;
@@ -178,8 +184,9 @@ public static unsafe class DecodePatterns
     }
 
     /// <summary>rowsPerStep rows read head slice by head slice (K then V per 64-key tile), no arithmetic; with ahead &gt; 0,
-    /// the slices of the rowsPerStep rows <paramref name="ahead"/> on in the K-then-V sequence are prefetched (as our kernel).</summary>
-    private static float Ordered(float* k, float* v, int rowsPerStep, int ahead)
+    /// the slices of the rowsPerStep rows <paramref name="ahead"/> on in the K-then-V sequence are prefetched (as our kernel),
+    /// or with <paramref name="addressOrder"/> those rows in address order, an equal share per head step.</summary>
+    private static float Ordered(float* k, float* v, int rowsPerStep, int ahead, bool addressOrder = false)
     {
         Vector512<float> sum = default;
         for (long tile = 0; tile < Keys; tile += 64)
@@ -191,8 +198,12 @@ public static unsafe class DecodePatterns
                 {
                     for (int head = 0; head < Heads; head++)
                     {
-                        for (int a = 0; ahead > 0 && a < rowsPerStep; a++)
-                            PrefetchSlice(AheadRow(k, v, tile, phase, j + ahead + a), head);
+                        if (addressOrder) PrefetchShare(k, v, tile, phase, j + ahead, rowsPerStep, head);
+                        else
+                        {
+                            for (int a = 0; ahead > 0 && a < rowsPerStep; a++)
+                                PrefetchSlice(AheadRow(k, v, tile, phase, j + ahead + a), head);
+                        }
                         for (int r = 0; r < rowsPerStep; r++)
                         {
                             float* stretch = rows + (j + r) * RowFloats + head * HeadDim;
@@ -220,6 +231,20 @@ public static unsafe class DecodePatterns
         if (row == null || !Sse.IsSupported) return;
         byte* b = (byte*)(row + head * HeadDim);
         for (int line = 0; line < HeadDim * sizeof(float); line += 64) Sse.Prefetch1(b + line);
+    }
+
+    /// <summary>Head step <paramref name="head"/>'s share of rows [first, first + rows) of the phase sequence in address
+    /// order: those rows' bytes split into Heads equal stretches, the head-th of them requested into L2.</summary>
+    private static void PrefetchShare(float* k, float* v, long tile, int phase, int first, int rows, int head)
+    {
+        if (!Sse.IsSupported) return;
+        long shareBytes = rows * RowFloats * sizeof(float) / Heads;
+        long start = head * shareBytes;
+        long rowBytes = RowFloats * sizeof(float);
+        byte* row = (byte*)AheadRow(k, v, tile, phase, first + (int)(start / rowBytes));
+        if (row == null) return;
+        byte* b = row + start % rowBytes;
+        for (long line = 0; line < shareBytes; line += 64) Sse.Prefetch1(b + line);
     }
 
     /// <summary>One row at a time: per head a dot product (four partial sums, a horizontal sum) over the K rows of a tile,
@@ -258,8 +283,9 @@ public static unsafe class DecodePatterns
     }
 
     /// <summary>Our kernel's arithmetic order: per 4-key step and head, four keys' dots sharing the query loads (logit
-    /// phase), then four value rows into the accumulator (value phase), with the next four rows' slices prefetched.</summary>
-    private static float Compute4(float* k, float* v, float[] queryArray, float[] accArray, int stateFloats, bool prefetch)
+    /// phase), then four value rows into the accumulator (value phase), with the next four rows' slices prefetched, or with
+    /// <paramref name="addressOrder"/> &gt; 0 the four rows that far on, in address order (<see cref="PrefetchShare"/>).</summary>
+    private static float Compute4(float* k, float* v, float[] queryArray, float[] accArray, int stateFloats, bool prefetch, int addressOrder = 0)
     {
         float* scores = stackalloc float[Heads * 64];
         fixed (float* q = queryArray, acc = accArray)
@@ -273,7 +299,8 @@ public static unsafe class DecodePatterns
                     {
                         for (int head = 0; head < Heads; head++)
                         {
-                            for (int a = 4; prefetch && a < 8; a++) PrefetchSlice(AheadRow(k, v, tile, phase, j + a), head);
+                            if (addressOrder > 0) PrefetchShare(k, v, tile, phase, j + addressOrder, 4, head);
+                            else for (int a = 4; prefetch && a < 8; a++) PrefetchSlice(AheadRow(k, v, tile, phase, j + a), head);
                             float* r0 = rows + j * RowFloats + head * HeadDim;
                             if (phase == 0) Dot4(r0, q + head * HeadDim % stateFloats, scores + head * 64 + j);
                             else MultiplyAdd4(r0, scores + head * 64 + j, acc + head * HeadDim % stateFloats);

@@ -42,6 +42,17 @@ internal static class DecodeConstants
     /// </summary>
     public static readonly bool PrefetchToL1 = CpuIdentity.IsAmdFamily(0x1A);
 
+    /// <summary>
+    /// Whether the four-key steps prefetch the four rows ahead in address order (the item's stretch of those rows split into
+    /// one equal share per kv head step: <c>DecodeKernel.AheadSpans</c>) instead of each kv head's slice of each of the four
+    /// rows (four streams a row apart, 16 KiB at W4's shape): on AMD family 1Ah (Zen 5) only. There, in alternating
+    /// processes (medians of 3 s each), W4 took 0.98 and 0.965 of the time (5 and 6 pairs), bfloat16 W4 0.91 and 0.92 (5
+    /// and 4), W4 with 8 kv heads 1.01 (4: within the noise); `--decode-patterns` models of the kernel's reads read 95–104%
+    /// of the sequential sum in address order against 65–77% by head slice. Not measured elsewhere (the Intel Xeon already
+    /// reads W4 above its probe by head slice), so other CPUs keep that order. The results are the same bits either way.
+    /// </summary>
+    public static readonly bool PrefetchInAddressOrder = CpuIdentity.IsAmdFamily(0x1A);
+
     /// <summary>Keys per chunk: the T-precision state is merged into the double row state every chunk (MATH §14).</summary>
     public const int ChunkKeys = KernelConstants.KeyTile * KernelConstants.TilesPerChunk;
 
@@ -325,6 +336,7 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         int firstKvHead = firstHead / group;
         int lastKvHead = (lastHead - 1) / group;
         nint keyHeadStride = kv.KeyHeadStride;
+        bool addressOrder = AddressOrder(in kv, d);
         int j = 0;
         // 512-bit paths (32 registers): four keys per step share the query loads (16 accumulators + 4 query registers).
         if (Unsafe.SizeOf<TVec>() == 64)
@@ -342,14 +354,20 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                 byte* ahead1 = ScoresAheadRow(in kv, tileStart, tileKeys, j + 5);
                 byte* ahead2 = ScoresAheadRow(in kv, tileStart, tileKeys, j + 6);
                 byte* ahead3 = ScoresAheadRow(in kv, tileStart, tileKeys, j + 7);
+                var spans = addressOrder ? new AheadSpans(firstKvHead, lastKvHead - firstKvHead + 1, d, p.ValueDim,
+                    ahead0, j + 4 >= tileKeys, ahead1, j + 5 >= tileKeys, ahead2, j + 6 >= tileKeys, ahead3, j + 7 >= tileKeys) : default;
                 int head = firstHead;
                 for (int kvHead = firstKvHead; kvHead <= lastKvHead; kvHead++)
                 {
                     int groupEnd = Math.Min(lastHead, (kvHead + 1) * group);
-                    PrefetchSlice(in kv, ahead0, j + 4 >= tileKeys, kvHead, p.ValueDim, d);
-                    PrefetchSlice(in kv, ahead1, j + 5 >= tileKeys, kvHead, p.ValueDim, d);
-                    PrefetchSlice(in kv, ahead2, j + 6 >= tileKeys, kvHead, p.ValueDim, d);
-                    PrefetchSlice(in kv, ahead3, j + 7 >= tileKeys, kvHead, p.ValueDim, d);
+                    if (addressOrder) spans.Issue(kvHead - firstKvHead);
+                    else
+                    {
+                        PrefetchSlice(in kv, ahead0, j + 4 >= tileKeys, kvHead, p.ValueDim, d);
+                        PrefetchSlice(in kv, ahead1, j + 5 >= tileKeys, kvHead, p.ValueDim, d);
+                        PrefetchSlice(in kv, ahead2, j + 6 >= tileKeys, kvHead, p.ValueDim, d);
+                        PrefetchSlice(in kv, ahead3, j + 7 >= tileKeys, kvHead, p.ValueDim, d);
+                    }
                     TKv* k0 = keyRow + kvHead * keyHeadStride;
                     for (; head < groupEnd; head++)
                     {
@@ -426,6 +444,7 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         int lastHead = firstHead + heads;
         int firstKvHead = firstHead / group;
         int lastKvHead = (lastHead - 1) / group;
+        bool addressOrder = AddressOrder(in kv, p.HeadDim);
         int j = 0;
         // Four keys per step: the accumulator goes through registers once per four value rows.
         for (; j + 4 <= tileKeys; j += 4)
@@ -441,14 +460,20 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
             byte* ahead1 = AheadRow(in kv, tileStart, tileKeys, nextTileEnd, j + 5);
             byte* ahead2 = AheadRow(in kv, tileStart, tileKeys, nextTileEnd, j + 6);
             byte* ahead3 = AheadRow(in kv, tileStart, tileKeys, nextTileEnd, j + 7);
+            var spans = addressOrder ? new AheadSpans(firstKvHead, lastKvHead - firstKvHead + 1, p.HeadDim, dv,
+                ahead0, j + 4 < tileKeys, ahead1, j + 5 < tileKeys, ahead2, j + 6 < tileKeys, ahead3, j + 7 < tileKeys) : default;
             int head = firstHead;
             for (int kvHead = firstKvHead; kvHead <= lastKvHead; kvHead++)
             {
                 int groupEnd = Math.Min(lastHead, (kvHead + 1) * group);
-                PrefetchSlice(in kv, ahead0, j + 4 < tileKeys, kvHead, dv, p.HeadDim);
-                PrefetchSlice(in kv, ahead1, j + 5 < tileKeys, kvHead, dv, p.HeadDim);
-                PrefetchSlice(in kv, ahead2, j + 6 < tileKeys, kvHead, dv, p.HeadDim);
-                PrefetchSlice(in kv, ahead3, j + 7 < tileKeys, kvHead, dv, p.HeadDim);
+                if (addressOrder) spans.Issue(kvHead - firstKvHead);
+                else
+                {
+                    PrefetchSlice(in kv, ahead0, j + 4 < tileKeys, kvHead, dv, p.HeadDim);
+                    PrefetchSlice(in kv, ahead1, j + 5 < tileKeys, kvHead, dv, p.HeadDim);
+                    PrefetchSlice(in kv, ahead2, j + 6 < tileKeys, kvHead, dv, p.HeadDim);
+                    PrefetchSlice(in kv, ahead3, j + 7 < tileKeys, kvHead, dv, p.HeadDim);
+                }
                 TKv* v0 = valueRow + (nint)kvHead * dv;
                 int groupStart = head;
                 for (; head < groupEnd; head++)
@@ -620,6 +645,69 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         if (index < tileKeys) return (byte*)(kv.Value + (nint)(tileStart + index) * kv.ValueStride);
         int key = tileStart + KeyTile + index - tileKeys;
         return key < nextTileEnd ? (byte*)(kv.Key + (nint)key * kv.KeyStride) : null;
+    }
+
+    /// <summary>Whether the four-key steps prefetch in address order (<see cref="AheadSpans"/>): where
+    /// <see cref="DecodeConstants.PrefetchInAddressOrder"/>, and the kv heads' K slices lie side by side in a row (token-major
+    /// K; V always does), so that an item's stretch of a row is one range.</summary>
+    private static bool AddressOrder(in DecodeLayout<TKv> kv, int d) => DecodeConstants.PrefetchInAddressOrder && kv.KeyHeadStride == d;
+
+    /// <summary>
+    /// The bytes a work item reads from the four rows after a four-key step (K or V rows: <see cref="ScoresAheadRow"/>,
+    /// <see cref="AheadRow"/>), in address order: per row the stretch of the item's kv heads (first…first + count − 1, side
+    /// by side), the rows in sequence order. <see cref="Issue"/> prefetches share i of count equal shares, so the kv head
+    /// steps of one four-key step walk the next four rows front to back.
+    /// </summary>
+    private readonly struct AheadSpans
+    {
+        private readonly byte* start0, start1, start2, start3;
+        private readonly int length0, length1, length2, length3;
+        private readonly int share;
+
+        public AheadSpans(int firstKvHead, int kvHeads, int d, int dv,
+            byte* row0, bool value0, byte* row1, bool value1, byte* row2, bool value2, byte* row3, bool value3)
+        {
+            Stretch(row0, value0, firstKvHead, kvHeads, d, dv, out start0, out length0);
+            Stretch(row1, value1, firstKvHead, kvHeads, d, dv, out start1, out length1);
+            Stretch(row2, value2, firstKvHead, kvHeads, d, dv, out start2, out length2);
+            Stretch(row3, value3, firstKvHead, kvHeads, d, dv, out start3, out length3);
+            long total = (long)length0 + length1 + length2 + length3;
+            share = (int)(((total + kvHeads - 1) / kvHeads + 63) & ~63L);
+        }
+
+        private static void Stretch(byte* row, bool isValue, int firstKvHead, int kvHeads, int d, int dv, out byte* start, out int length)
+        {
+            int slice = (isValue ? dv : d) * sizeof(TKv);
+            start = row == null ? null : row + (nint)firstKvHead * slice;
+            length = row == null ? 0 : kvHeads * slice;
+        }
+
+        /// <summary>Prefetches bytes [i·share, (i + 1)·share) of the four stretches laid end to end.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Issue(int index)
+        {
+            long offset = (long)index * share;
+            int left = share;
+            Part(start0, length0, ref offset, ref left);
+            Part(start1, length1, ref offset, ref left);
+            Part(start2, length2, ref offset, ref left);
+            Part(start3, length3, ref offset, ref left);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Part(byte* start, int length, ref long offset, ref int left)
+        {
+            if (left <= 0) return;
+            if (offset >= length)
+            {
+                offset -= length;
+                return;
+            }
+            int bytes = (int)Math.Min(length - offset, left);
+            Prefetch(start + offset, bytes);
+            left -= bytes;
+            offset = 0;
+        }
     }
 
     /// <summary>Prefetches kv head <paramref name="kvHead"/>'s stretch of an <see cref="AheadRow"/> (a V row, or a K row).</summary>
