@@ -44,12 +44,13 @@ internal static class DecodeConstants
 
     /// <summary>
     /// Whether the four-key steps prefetch the four rows ahead in address order (the item's stretch of those rows split into
-    /// one equal share per kv head step: <c>DecodeKernel.AheadSpans</c>) instead of each kv head's slice of each of the four
-    /// rows (four streams a row apart, 16 KiB at W4's shape): on AMD family 1Ah (Zen 5) only. There, in alternating
-    /// processes (medians of 3 s each), W4 took 0.98 and 0.965 of the time (5 and 6 pairs), bfloat16 W4 0.91 and 0.92 (5
-    /// and 4), W4 with 8 kv heads 1.01 (4: within the noise); `--decode-patterns` models of the kernel's reads read 95–104%
-    /// of the sequential sum in address order against 65–77% by head slice. Not measured elsewhere (the Intel Xeon already
-    /// reads W4 above its probe by head slice), so other CPUs keep that order. The results are the same bits either way.
+    /// one equal share per kv head iteration: <c>DecodeKernel.AheadRows</c>) instead of each kv head's slice of each of the
+    /// four rows (four streams a row apart, 16 KiB at W4's shape): on AMD family 1Ah (Zen 5) only. There, in alternating
+    /// processes of a side harness (medians of 3 s each), W4 took 0.98, 0.965 and 0.95 of the time (5, 6 and 4 pairs),
+    /// bfloat16 W4 0.91 and 0.92 (5 and 4), W4 with 8 kv heads 1.01 (4: within the noise); `--decode-patterns`
+    /// (bench/results/amd-epyc-family-26-model-2/2026-12-03-decode-patterns-address-order.md) reads the kernel's reads alone
+    /// at 93–95% of the sequential sum in address order against 72–74% by head slice. Not measured elsewhere (the Intel Xeon
+    /// already reads W4 above its probe by head slice), so other CPUs keep that order. The results are the same bits.
     /// </summary>
     public static readonly bool PrefetchInAddressOrder = CpuIdentity.IsAmdFamily(0x1A);
 
@@ -336,7 +337,6 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         int firstKvHead = firstHead / group;
         int lastKvHead = (lastHead - 1) / group;
         nint keyHeadStride = kv.KeyHeadStride;
-        bool addressOrder = AddressOrder(in kv, d);
         int j = 0;
         // 512-bit paths (32 registers): four keys per step share the query loads (16 accumulators + 4 query registers).
         if (Unsafe.SizeOf<TVec>() == 64)
@@ -354,20 +354,13 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
                 byte* ahead1 = ScoresAheadRow(in kv, tileStart, tileKeys, j + 5);
                 byte* ahead2 = ScoresAheadRow(in kv, tileStart, tileKeys, j + 6);
                 byte* ahead3 = ScoresAheadRow(in kv, tileStart, tileKeys, j + 7);
-                var spans = addressOrder ? new AheadSpans(firstKvHead, lastKvHead - firstKvHead + 1, d, p.ValueDim,
-                    ahead0, j + 4 >= tileKeys, ahead1, j + 5 >= tileKeys, ahead2, j + 6 >= tileKeys, ahead3, j + 7 >= tileKeys) : default;
+                var ahead = new AheadRows(in kv, firstKvHead, lastKvHead - firstKvHead + 1, d, p.ValueDim,
+                    ahead0, j + 4 >= tileKeys, ahead1, j + 5 >= tileKeys, ahead2, j + 6 >= tileKeys, ahead3, j + 7 >= tileKeys);
                 int head = firstHead;
                 for (int kvHead = firstKvHead; kvHead <= lastKvHead; kvHead++)
                 {
                     int groupEnd = Math.Min(lastHead, (kvHead + 1) * group);
-                    if (addressOrder) spans.Issue(kvHead - firstKvHead);
-                    else
-                    {
-                        PrefetchSlice(in kv, ahead0, j + 4 >= tileKeys, kvHead, p.ValueDim, d);
-                        PrefetchSlice(in kv, ahead1, j + 5 >= tileKeys, kvHead, p.ValueDim, d);
-                        PrefetchSlice(in kv, ahead2, j + 6 >= tileKeys, kvHead, p.ValueDim, d);
-                        PrefetchSlice(in kv, ahead3, j + 7 >= tileKeys, kvHead, p.ValueDim, d);
-                    }
+                    ahead.Issue(kvHead - firstKvHead);
                     TKv* k0 = keyRow + kvHead * keyHeadStride;
                     for (; head < groupEnd; head++)
                     {
@@ -444,7 +437,6 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         int lastHead = firstHead + heads;
         int firstKvHead = firstHead / group;
         int lastKvHead = (lastHead - 1) / group;
-        bool addressOrder = AddressOrder(in kv, p.HeadDim);
         int j = 0;
         // Four keys per step: the accumulator goes through registers once per four value rows.
         for (; j + 4 <= tileKeys; j += 4)
@@ -460,20 +452,13 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
             byte* ahead1 = AheadRow(in kv, tileStart, tileKeys, nextTileEnd, j + 5);
             byte* ahead2 = AheadRow(in kv, tileStart, tileKeys, nextTileEnd, j + 6);
             byte* ahead3 = AheadRow(in kv, tileStart, tileKeys, nextTileEnd, j + 7);
-            var spans = addressOrder ? new AheadSpans(firstKvHead, lastKvHead - firstKvHead + 1, p.HeadDim, dv,
-                ahead0, j + 4 < tileKeys, ahead1, j + 5 < tileKeys, ahead2, j + 6 < tileKeys, ahead3, j + 7 < tileKeys) : default;
+            var ahead = new AheadRows(in kv, firstKvHead, lastKvHead - firstKvHead + 1, p.HeadDim, dv,
+                ahead0, j + 4 < tileKeys, ahead1, j + 5 < tileKeys, ahead2, j + 6 < tileKeys, ahead3, j + 7 < tileKeys);
             int head = firstHead;
             for (int kvHead = firstKvHead; kvHead <= lastKvHead; kvHead++)
             {
                 int groupEnd = Math.Min(lastHead, (kvHead + 1) * group);
-                if (addressOrder) spans.Issue(kvHead - firstKvHead);
-                else
-                {
-                    PrefetchSlice(in kv, ahead0, j + 4 < tileKeys, kvHead, dv, p.HeadDim);
-                    PrefetchSlice(in kv, ahead1, j + 5 < tileKeys, kvHead, dv, p.HeadDim);
-                    PrefetchSlice(in kv, ahead2, j + 6 < tileKeys, kvHead, dv, p.HeadDim);
-                    PrefetchSlice(in kv, ahead3, j + 7 < tileKeys, kvHead, dv, p.HeadDim);
-                }
+                ahead.Issue(kvHead - firstKvHead);
                 TKv* v0 = valueRow + (nint)kvHead * dv;
                 int groupStart = head;
                 for (; head < groupEnd; head++)
@@ -647,53 +632,63 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
         return key < nextTileEnd ? (byte*)(kv.Key + (nint)key * kv.KeyStride) : null;
     }
 
-    /// <summary>Whether the four-key steps prefetch in address order (<see cref="AheadSpans"/>): where
-    /// <see cref="DecodeConstants.PrefetchInAddressOrder"/>, and the kv heads' K slices lie side by side in a row (token-major
-    /// K; V always does), so that an item's stretch of a row is one range.</summary>
-    private static bool AddressOrder(in DecodeLayout<TKv> kv, int d) => DecodeConstants.PrefetchInAddressOrder && kv.KeyHeadStride == d;
-
     /// <summary>
-    /// The bytes a work item reads from the four rows after a four-key step (K or V rows: <see cref="ScoresAheadRow"/>,
-    /// <see cref="AheadRow"/>), in address order: per row the stretch of the item's kv heads (first…first + count − 1, side
-    /// by side), the rows in sequence order. <see cref="Issue"/> prefetches share i of count equal shares, so the kv head
-    /// steps of one four-key step walk the next four rows front to back.
+    /// The four rows after a four-key step (K or V rows: <see cref="ScoresAheadRow"/>, <see cref="AheadRow"/>; null past the
+    /// keys) and what of them the step's kv head iterations prefetch, one <see cref="Issue"/> each. By head slice: iteration
+    /// i requests kv head first + i's slice of each of the four rows. In address order (where
+    /// <see cref="DecodeConstants.PrefetchInAddressOrder"/> and the kv heads' K slices lie side by side, as in token-major K;
+    /// V's always do): per row the stretch of the item's kv heads, the rows laid end to end and split into one equal share
+    /// per iteration, so that the iterations walk the four rows front to back.
     /// </summary>
-    private readonly struct AheadSpans
+    private readonly struct AheadRows
     {
-        private readonly byte* start0, start1, start2, start3;
-        private readonly int length0, length1, length2, length3;
-        private readonly int share;
+        private readonly byte* start0, start1, start2, start3;   // the item's first kv head's slice of each row (null: none)
+        private readonly int slice0, slice1, slice2, slice3;     // bytes of one kv head's slice
+        private readonly nint stride0, stride1, stride2, stride3; // bytes from one kv head's slice to the next
+        private readonly int kvHeads;
+        private readonly int share;                              // bytes per iteration in address order; 0: by head slice
 
-        public AheadSpans(int firstKvHead, int kvHeads, int d, int dv,
+        public AheadRows(in DecodeLayout<TKv> kv, int firstKvHead, int kvHeads, int d, int dv,
             byte* row0, bool value0, byte* row1, bool value1, byte* row2, bool value2, byte* row3, bool value3)
         {
-            Stretch(row0, value0, firstKvHead, kvHeads, d, dv, out start0, out length0);
-            Stretch(row1, value1, firstKvHead, kvHeads, d, dv, out start1, out length1);
-            Stretch(row2, value2, firstKvHead, kvHeads, d, dv, out start2, out length2);
-            Stretch(row3, value3, firstKvHead, kvHeads, d, dv, out start3, out length3);
-            long total = (long)length0 + length1 + length2 + length3;
-            share = (int)(((total + kvHeads - 1) / kvHeads + 63) & ~63L);
+            this.kvHeads = kvHeads;
+            Row(in kv, row0, value0, firstKvHead, d, dv, out start0, out slice0, out stride0);
+            Row(in kv, row1, value1, firstKvHead, d, dv, out start1, out slice1, out stride1);
+            Row(in kv, row2, value2, firstKvHead, d, dv, out start2, out slice2, out stride2);
+            Row(in kv, row3, value3, firstKvHead, d, dv, out start3, out slice3, out stride3);
+            long total = ((long)slice0 + slice1 + slice2 + slice3) * kvHeads;
+            share = DecodeConstants.PrefetchInAddressOrder && kv.KeyHeadStride == d ? (int)(((total + kvHeads - 1) / kvHeads + 63) & ~63L) : 0;
         }
 
-        private static void Stretch(byte* row, bool isValue, int firstKvHead, int kvHeads, int d, int dv, out byte* start, out int length)
+        private static void Row(in DecodeLayout<TKv> kv, byte* row, bool isValue, int firstKvHead, int d, int dv,
+            out byte* start, out int slice, out nint stride)
         {
-            int slice = (isValue ? dv : d) * sizeof(TKv);
-            start = row == null ? null : row + (nint)firstKvHead * slice;
-            length = row == null ? 0 : kvHeads * slice;
+            slice = row == null ? 0 : (isValue ? dv : d) * sizeof(TKv);
+            stride = isValue ? (nint)dv * sizeof(TKv) : kv.KeyHeadStride * sizeof(TKv);
+            start = row == null ? null : row + (nint)firstKvHead * stride;
         }
 
-        /// <summary>Prefetches bytes [i·share, (i + 1)·share) of the four stretches laid end to end.</summary>
+        /// <summary>The prefetches of kv head iteration <paramref name="index"/> (0 = the item's first kv head).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Issue(int index)
         {
+            if (share == 0)
+            {
+                if (start0 != null) Prefetch(start0 + index * stride0, slice0);
+                if (start1 != null) Prefetch(start1 + index * stride1, slice1);
+                if (start2 != null) Prefetch(start2 + index * stride2, slice2);
+                if (start3 != null) Prefetch(start3 + index * stride3, slice3);
+                return;
+            }
             long offset = (long)index * share;
             int left = share;
-            Part(start0, length0, ref offset, ref left);
-            Part(start1, length1, ref offset, ref left);
-            Part(start2, length2, ref offset, ref left);
-            Part(start3, length3, ref offset, ref left);
+            Part(start0, slice0 * kvHeads, ref offset, ref left);
+            Part(start1, slice1 * kvHeads, ref offset, ref left);
+            Part(start2, slice2 * kvHeads, ref offset, ref left);
+            Part(start3, slice3 * kvHeads, ref offset, ref left);
         }
 
+        /// <summary>This stretch's part of bytes [offset, offset + left) of the stretches laid end to end.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void Part(byte* start, int length, ref long offset, ref int left)
         {
@@ -708,15 +703,6 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
             left -= bytes;
             offset = 0;
         }
-    }
-
-    /// <summary>Prefetches kv head <paramref name="kvHead"/>'s stretch of an <see cref="AheadRow"/> (a V row, or a K row).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchSlice(in DecodeLayout<TKv> kv, byte* row, bool isValue, int kvHead, int dv, int d)
-    {
-        if (row == null) return;
-        if (isValue) Prefetch(row + (nint)kvHead * dv * sizeof(TKv), dv * sizeof(TKv));
-        else Prefetch(row + kvHead * kv.KeyHeadStride * sizeof(TKv), d * sizeof(TKv));
     }
 
     /// <summary>acc ← p₃v₃ + (p₂v₂ + (p₁v₁ + (p₀v₀ + acc))) along dv: four consecutive value rows (stride
