@@ -591,7 +591,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         int j = 0;
         // Two-vector blocks (16 registers on AVX2): six keys per call, 12 accumulators, enough to cover the FMA latency
         // (four keys are 8: AVX2 W3 logit loop 98–107 against 116–119 GFLOP/s alone, Zen 5); each logit as computed alone.
-        for (; !Wide && j + 6 <= tileKeys; j += 6)
+        int sixEnd = Wide ? 0 : 6 * SixGroups(tileKeys);
+        for (; j < sixEnd; j += 6)
         {
             hints.Issue();
             Dot6(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, keyBias != null ? keyBias + j : null, rowBound);
@@ -731,6 +732,15 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             if (TCount.Value > 2) TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax + 2 * w), a02), a12), a22), a32), tileMax + 2 * w);
             if (TCount.Value > 3) TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax + 3 * w), a03), a13), a23), a33), tileMax + 3 * w);
         }
+    }
+
+    /// <summary>How many groups of six of <paramref name="count"/> keys or columns the six-wide micro-kernels take: as many
+    /// as leave a remainder that groups of four cover best (the one-at-a-time kernels of what is left are a single dependent
+    /// chain per vector: two value columns at dv = 128 cost about as much as twelve in a six-wide call).</summary>
+    private static int SixGroups(int count)
+    {
+        int groups = count / 6;
+        return groups > 0 && (count - 6 * groups) % 4 > (count - 6 * (groups - 1)) % 4 ? groups - 1 : groups;
     }
 
     /// <summary><see cref="Dot4"/> for six keys against a two-vector block's two query vectors (12 accumulators), with the
@@ -993,7 +1003,8 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         int lanes = BlockLanes;
         int c = 0;
         // Two-vector blocks, unmasked: six columns per call (12 accumulators; see Dot6).
-        for (; !Wide && !TMasked.Value && c + 6 <= dv; c += 6)
+        int sixEnd = Wide || TMasked.Value ? 0 : 6 * SixGroups(dv);
+        for (; c < sixEnd; c += 6)
             Accumulate6(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha);
         for (; c + 4 <= dv; c += 4)
         {
