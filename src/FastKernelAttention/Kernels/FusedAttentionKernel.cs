@@ -736,7 +736,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
 
     /// <summary>How many groups of six of <paramref name="count"/> keys or columns the six-wide micro-kernels take: as many
     /// as leave a remainder that groups of four cover best (the one-at-a-time kernels of what is left are a single dependent
-    /// chain per vector: two value columns at dv = 128 cost about as much as twelve in a six-wide call).</summary>
+    /// chain per vector: at dv = 128 the two columns left to them took ≈ 2.5% of an AVX2 W7 call, for 0.8% of its FLOPs).</summary>
     private static int SixGroups(int count)
     {
         int groups = count / 6;
