@@ -734,6 +734,16 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         }
     }
 
+    /// <summary>One element broadcast and multiplied into a two-vector block's pair of accumulators: a0 ← x·y0 + a0,
+    /// a1 ← x·y1 + a1 (the step of <see cref="Dot6"/> and <see cref="Accumulate6"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MultiplyAdd2(T* element, TVec y0, TVec y1, ref TVec a0, ref TVec a1)
+    {
+        TVec b = TOps.BroadcastFrom(element);
+        a0 = TOps.MultiplyAdd(b, y0, a0);
+        a1 = TOps.MultiplyAdd(b, y1, a1);
+    }
+
     /// <summary>How many groups of six of <paramref name="count"/> keys or columns the six-wide micro-kernels take: as many
     /// as leave a remainder that groups of four cover best (the one-at-a-time kernels of what is left are a single dependent
     /// chain per vector: at dv = 128 the two columns left to them took ≈ 2.5% of an AVX2 W7 call, for 0.8% of its FLOPs).</summary>
@@ -763,24 +773,12 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         for (int k = 0; k < d; k++, y += lanes)
         {
             TVec y0 = TOps.Load(y), y1 = TOps.Load(y + w);
-            TVec b = TOps.BroadcastFrom(k0 + k);
-            a00 = TOps.MultiplyAdd(b, y0, a00);
-            a01 = TOps.MultiplyAdd(b, y1, a01);
-            b = TOps.BroadcastFrom(k1 + k);
-            a10 = TOps.MultiplyAdd(b, y0, a10);
-            a11 = TOps.MultiplyAdd(b, y1, a11);
-            b = TOps.BroadcastFrom(k2 + k);
-            a20 = TOps.MultiplyAdd(b, y0, a20);
-            a21 = TOps.MultiplyAdd(b, y1, a21);
-            b = TOps.BroadcastFrom(k3 + k);
-            a30 = TOps.MultiplyAdd(b, y0, a30);
-            a31 = TOps.MultiplyAdd(b, y1, a31);
-            b = TOps.BroadcastFrom(k4 + k);
-            a40 = TOps.MultiplyAdd(b, y0, a40);
-            a41 = TOps.MultiplyAdd(b, y1, a41);
-            b = TOps.BroadcastFrom(k5 + k);
-            a50 = TOps.MultiplyAdd(b, y0, a50);
-            a51 = TOps.MultiplyAdd(b, y1, a51);
+            MultiplyAdd2(k0 + k, y0, y1, ref a00, ref a01);
+            MultiplyAdd2(k1 + k, y0, y1, ref a10, ref a11);
+            MultiplyAdd2(k2 + k, y0, y1, ref a20, ref a21);
+            MultiplyAdd2(k3 + k, y0, y1, ref a30, ref a31);
+            MultiplyAdd2(k4 + k, y0, y1, ref a40, ref a41);
+            MultiplyAdd2(k5 + k, y0, y1, ref a50, ref a51);
         }
         if (keyBias != null)
         {
@@ -1203,24 +1201,12 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
         {
             TVec p0 = TOps.Load(y), p1 = TOps.Load(y + w);
-            TVec b = TOps.BroadcastFrom(v);
-            a00 = TOps.MultiplyAdd(b, p0, a00);
-            a01 = TOps.MultiplyAdd(b, p1, a01);
-            b = TOps.BroadcastFrom(v + 1);
-            a10 = TOps.MultiplyAdd(b, p0, a10);
-            a11 = TOps.MultiplyAdd(b, p1, a11);
-            b = TOps.BroadcastFrom(v + 2);
-            a20 = TOps.MultiplyAdd(b, p0, a20);
-            a21 = TOps.MultiplyAdd(b, p1, a21);
-            b = TOps.BroadcastFrom(v + 3);
-            a30 = TOps.MultiplyAdd(b, p0, a30);
-            a31 = TOps.MultiplyAdd(b, p1, a31);
-            b = TOps.BroadcastFrom(v + 4);
-            a40 = TOps.MultiplyAdd(b, p0, a40);
-            a41 = TOps.MultiplyAdd(b, p1, a41);
-            b = TOps.BroadcastFrom(v + 5);
-            a50 = TOps.MultiplyAdd(b, p0, a50);
-            a51 = TOps.MultiplyAdd(b, p1, a51);
+            MultiplyAdd2(v, p0, p1, ref a00, ref a01);
+            MultiplyAdd2(v + 1, p0, p1, ref a10, ref a11);
+            MultiplyAdd2(v + 2, p0, p1, ref a20, ref a21);
+            MultiplyAdd2(v + 3, p0, p1, ref a30, ref a31);
+            MultiplyAdd2(v + 4, p0, p1, ref a40, ref a41);
+            MultiplyAdd2(v + 5, p0, p1, ref a50, ref a51);
         }
         StoreRow<VectorCount2>(accumulator, a00, a01, a01, a01);
         StoreRow<VectorCount2>(accumulator + lanes, a10, a11, a11, a11);
