@@ -714,24 +714,12 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             if (TCount.Value > 2) a32 = TOps.MultiplyAdd(b, y2, a32);
             if (TCount.Value > 3) a33 = TOps.MultiplyAdd(b, y3, a33);
         }
-        if (keyBias != null)
-        {
-            FinishLogits<TCount>(keyBias, rowBound, ref a00, ref a01, ref a02, ref a03);
-            FinishLogits<TCount>(keyBias + 1, rowBound, ref a10, ref a11, ref a12, ref a13);
-            FinishLogits<TCount>(keyBias + 2, rowBound, ref a20, ref a21, ref a22, ref a23);
-            FinishLogits<TCount>(keyBias + 3, rowBound, ref a30, ref a31, ref a32, ref a33);
-        }
-        StoreRow<TCount>(output, a00, a01, a02, a03);
-        StoreRow<TCount>(output + lanes, a10, a11, a12, a13);
-        StoreRow<TCount>(output + 2 * lanes, a20, a21, a22, a23);
-        StoreRow<TCount>(output + 3 * lanes, a30, a31, a32, a33);
-        if (tileMax != null)
-        {
-            TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax), a00), a10), a20), a30), tileMax);
-            if (TCount.Value > 1) TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax + w), a01), a11), a21), a31), tileMax + w);
-            if (TCount.Value > 2) TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax + 2 * w), a02), a12), a22), a32), tileMax + 2 * w);
-            if (TCount.Value > 3) TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax + 3 * w), a03), a13), a23), a33), tileMax + 3 * w);
-        }
+        var tail = new LogitTail<TCount>(tileMax, keyBias, rowBound);
+        tail.Key(0, output, ref a00, ref a01, ref a02, ref a03);
+        tail.Key(1, output + lanes, ref a10, ref a11, ref a12, ref a13);
+        tail.Key(2, output + 2 * lanes, ref a20, ref a21, ref a22, ref a23);
+        tail.Key(3, output + 3 * lanes, ref a30, ref a31, ref a32, ref a33);
+        tail.StoreMax();
     }
 
     /// <summary>One element broadcast and multiplied into a two-vector block's pair of accumulators: a0 ← x·y0 + a0,
@@ -780,25 +768,59 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             MultiplyAdd2(k4 + k, y0, y1, ref a40, ref a41);
             MultiplyAdd2(k5 + k, y0, y1, ref a50, ref a51);
         }
-        if (keyBias != null)
+        var tail = new LogitTail<VectorCount2>(tileMax, keyBias, rowBound);
+        tail.Key(0, output, ref a00, ref a01, ref a01, ref a01);
+        tail.Key(1, output + lanes, ref a10, ref a11, ref a11, ref a11);
+        tail.Key(2, output + 2 * lanes, ref a20, ref a21, ref a21, ref a21);
+        tail.Key(3, output + 3 * lanes, ref a30, ref a31, ref a31, ref a31);
+        tail.Key(4, output + 4 * lanes, ref a40, ref a41, ref a41, ref a41);
+        tail.Key(5, output + 5 * lanes, ref a50, ref a51, ref a51, ref a51);
+        tail.StoreMax();
+    }
+
+    /// <summary>
+    /// The end of a logit micro-kernel call (<see cref="Dot4"/>, <see cref="Dot6"/>), key by key in key order: the logit
+    /// step on the key's registers when there is a key bias (<see cref="FinishLogits{TCount}"/>), the store of its row, and
+    /// with a tile max its fold into the running max per lane (max(m, s), m first), which <see cref="StoreMax"/> writes back.
+    /// </summary>
+    private ref struct LogitTail<TCount>
+        where TCount : struct, IVectorCount
+    {
+        private readonly T* tileMax;
+        private readonly T* keyBias;
+        private readonly T* rowBound;
+        private TVec max0, max1, max2, max3;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public LogitTail(T* tileMax, T* keyBias, T* rowBound)
         {
-            FinishLogits<VectorCount2>(keyBias, rowBound, ref a00, ref a01, ref a01, ref a01);
-            FinishLogits<VectorCount2>(keyBias + 1, rowBound, ref a10, ref a11, ref a11, ref a11);
-            FinishLogits<VectorCount2>(keyBias + 2, rowBound, ref a20, ref a21, ref a21, ref a21);
-            FinishLogits<VectorCount2>(keyBias + 3, rowBound, ref a30, ref a31, ref a31, ref a31);
-            FinishLogits<VectorCount2>(keyBias + 4, rowBound, ref a40, ref a41, ref a41, ref a41);
-            FinishLogits<VectorCount2>(keyBias + 5, rowBound, ref a50, ref a51, ref a51, ref a51);
+            this.tileMax = tileMax;
+            this.keyBias = keyBias;
+            this.rowBound = rowBound;
+            int w = TOps.Count;
+            max0 = tileMax != null ? TOps.Load(tileMax) : default;
+            max1 = tileMax != null && TCount.Value > 1 ? TOps.Load(tileMax + w) : default;
+            max2 = tileMax != null && TCount.Value > 2 ? TOps.Load(tileMax + 2 * w) : default;
+            max3 = tileMax != null && TCount.Value > 3 ? TOps.Load(tileMax + 3 * w) : default;
         }
-        StoreRow<VectorCount2>(output, a00, a01, a01, a01);
-        StoreRow<VectorCount2>(output + lanes, a10, a11, a11, a11);
-        StoreRow<VectorCount2>(output + 2 * lanes, a20, a21, a21, a21);
-        StoreRow<VectorCount2>(output + 3 * lanes, a30, a31, a31, a31);
-        StoreRow<VectorCount2>(output + 4 * lanes, a40, a41, a41, a41);
-        StoreRow<VectorCount2>(output + 5 * lanes, a50, a51, a51, a51);
-        if (tileMax != null)
+
+        /// <summary>Key <paramref name="index"/> of the call, its logits in v0…v3, its row of the score tile at <paramref name="row"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Key(int index, T* row, ref TVec v0, ref TVec v1, ref TVec v2, ref TVec v3)
         {
-            TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax), a00), a10), a20), a30), a40), a50), tileMax);
-            TOps.Store(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Max(TOps.Load(tileMax + w), a01), a11), a21), a31), a41), a51), tileMax + w);
+            if (keyBias != null) FinishLogits<TCount>(keyBias + index, rowBound, ref v0, ref v1, ref v2, ref v3);
+            StoreRow<TCount>(row, v0, v1, v2, v3);
+            if (tileMax == null) return;
+            max0 = TOps.Max(max0, v0);
+            if (TCount.Value > 1) max1 = TOps.Max(max1, v1);
+            if (TCount.Value > 2) max2 = TOps.Max(max2, v2);
+            if (TCount.Value > 3) max3 = TOps.Max(max3, v3);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void StoreMax()
+        {
+            if (tileMax != null) StoreRow<TCount>(tileMax, max0, max1, max2, max3);
         }
     }
 
