@@ -136,6 +136,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         get => typeof(TVec) == typeof(Vector512<float>) && Avx512F.IsSupported;
     }
 
+    /// <summary>K/V bytes of one kv head above which every block streams strided K/V from memory (<see cref="RunBlock"/>).</summary>
+    private const long StreamResidentBytes = 512 << 10;
+
     /// <summary>Queries per block (V·W).</summary>
     public static int BlockLanes
     {
@@ -178,6 +181,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         double* mergeFactors = rowTerm + lanes;             // 3 × lanes: e^{m_row − M}, e^{m_chunk − M}, keep mask
         int vectors = Wide ? 4 : 2;
         int* vectorKeys = stackalloc int[4];                // causal band tiles: keys each query vector needs
+        // A partial block on the 512-bit path (at most 48 rows) runs only the query vectors that hold rows on its full tiles:
+        // the logit and softmax steps by whole pairs of vectors, the value step vector by vector. The other lanes are
+        // padding, never read back (their merges keep the row state as it is).
+        int rowVectors = Wide ? (rows + w - 1) / w : vectors;
+        int pairVectors = System.Math.Min(vectors, rowVectors + (rowVectors & 1));
 
         T* queryBase = p.Query + (nint)head * d;
         // The Gaussian kernel reads the centred copy of K made once per call (contiguous, stride d) and its key bias.
@@ -277,6 +285,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             PerGroup = (rowsPerTile + KeyTile / 4 - 1) / (KeyTile / 4),
         };
 
+        // Strided (unpacked, token-major) K and V that are not in cache, i.e. the head's first block or K/V too large to stay
+        // in L2 between blocks: the next tile's rows go out with the hints too (each row on its own page at wide pitches, so
+        // the hardware prefetcher does not follow them).
+        bool stream = !gaussian && (keyStride != d || p.ValueStride != dv)
+            && (block == 0 || (long)n * (d + dv) * sizeof(T) > StreamResidentBytes);
         int tileIndex = 0;
         for (int tileStart = 0; tileStart < keyEnd; tileStart += KeyTile, tileIndex++)
         {
@@ -285,6 +298,14 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             hints.End = hintRow >= 0 ? System.Math.Min(hintRow + rowsPerTile, lanes) : 0;
 
             int tileKeys = System.Math.Min(KeyTile, keyEnd - tileStart);
+            if (stream)
+            {
+                hints.StreamKey = keyBase + (nint)(tileStart + KeyTile) * keyStride;
+                hints.StreamValue = valueBase + (nint)(tileStart + KeyTile) * p.ValueStride;
+                hints.StreamRows = System.Math.Clamp(keyEnd - tileStart - KeyTile, 0, KeyTile);
+                hints.StreamNext = 0;
+                hints.StreamPerGroup = (hints.StreamRows + KeyTile / 4 - 1) / (KeyTile / 4);
+            }
             // Keys [tileStart, tileStart + unmasked) are visible to every row; the rest of the tile is the causal band.
             int unmasked = System.Math.Clamp(fullEnd - tileStart, 0, tileKeys);
             T* keyTile = keyBase + (nint)tileStart * keyStride;
@@ -307,10 +328,13 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             // Unmasked tiles of the expanded forms: the logit step also adds the key bias, clamps (Gaussian without weights)
             // and takes the tile's max, all in registers, so the softmax skips its pass over the tile.
             T* logitMax = !direct && !band && !diagonal ? tileMax : null;
+            bool partial = rowVectors < vectors && !direct && !band && !diagonal;
+            int logitVectors = partial ? pairVectors : vectors;
+            int valueVectors = partial ? rowVectors : vectors;
             if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, scores);
             else if (bandFinite) ScoresBand(keyTile, keyStride, tileKeys, packedQuery, d, scores, vectorKeys, ref hints);
             else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores, logitMax, logitMax != null ? keyBias : null,
-                logitMax != null && form == LogitForm.BiasClamped ? rowBound : null, ref hints);
+                logitMax != null && form == LogitForm.BiasClamped ? rowBound : null, logitVectors, ref hints);
             hints.Flush();
 
             // The softmax step runs per pair of query vectors and leaves α for the value step in scratch. On full tiles of the
@@ -318,7 +342,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             // with FMAs; a pair that cannot (huge or NaN logits) exponentiates here.
             T* deferred = FusedExp && !band && dv >= 1 ? expOffsets : null;
             int deferredPairs = 0;
-            for (int pair = 0; pair < lanes; pair += 2 * w)
+            for (int pair = 0; pair < logitVectors * w; pair += 2 * w)
             {
                 T* pairDeferred = deferred != null ? deferred + pair : null;
                 bool deferredHere;
@@ -353,15 +377,15 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 FusedExpValues.ExponentiateAndAccumulate((float*)valueTile, p.ValueStride, tileKeys, (float*)scores, (float*)accumulator,
                     (float*)alpha, (float*)expOffsets, (float*)runningSum, fusedColumns);
                 AccumulateValues<FalseFlag>(valueTile + fusedColumns, p.ValueStride, tileKeys, dv - fusedColumns, scores,
-                    accumulator + (nint)fusedColumns * lanes, alpha, causalLimit, tileStart);
+                    accumulator + (nint)fusedColumns * lanes, alpha, causalLimit, tileStart, valueVectors);
             }
-            else AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart);
+            else AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart, valueVectors);
             if (plainKeys < tileKeys)
             {
                 // α was already applied by the call above (even with no keys).
                 new Span<T>(alpha, lanes).Fill(T.One);
                 AccumulateValues<TrueFlag>(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv,
-                    scores + (nint)unmasked * lanes, accumulator, alpha, causalLimit, tileStart + unmasked);
+                    scores + (nint)unmasked * lanes, accumulator, alpha, causalLimit, tileStart + unmasked, vectors);
             }
 
             bool lastTile = tileStart + KeyTile >= keyEnd;
@@ -400,18 +424,35 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         public int Next;
         public int End;
         public int PerGroup;
+        public T* StreamKey;
+        public T* StreamValue;
+        public int StreamRows;
+        public int StreamNext;
+        public int StreamPerGroup;
 
         /// <summary>Issues the hints of the next <see cref="PerGroup"/> rows.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Issue()
         {
+            if (StreamNext < StreamRows) IssueStream(System.Math.Min(StreamNext + StreamPerGroup, StreamRows));
             if (Next >= End) return;
             IssueRows(System.Math.Min(Next + PerGroup, End));
+        }
+
+        private void IssueStream(int end)
+        {
+            for (int r = StreamNext; r < end; r++)
+            {
+                PrefetchRow(StreamKey + (nint)r * KeyStride, HeadDim);
+                PrefetchRow(StreamValue + (nint)r * ValueStride, ValueDim);
+            }
+            StreamNext = end;
         }
 
         /// <summary>Issues the hints of every row left.</summary>
         public void Flush()
         {
+            if (StreamNext < StreamRows) IssueStream(StreamRows);
             if (Next < End) IssueRows(End);
         }
 
@@ -584,7 +625,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// clamping to <paramref name="rowBound"/> (when not null): the softmax's logit step, done by <see cref="Dot4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scores(T* keys, nint keyStride, int tileKeys, T* packedQuery, int d, T* scores, T* tileMax, T* keyBias, T* rowBound,
-        ref RowHints hints)
+        int vectorCount, ref RowHints hints)
     {
         int lanes = BlockLanes;
         if (tileMax != null) new Span<T>(tileMax, lanes).Fill(T.NegativeInfinity);
@@ -601,7 +642,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         {
             T* bias = keyBias != null ? keyBias + j : null;
             hints.Issue();
-            if (Wide) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, bias, rowBound);
+            if (Wide && vectorCount == 4) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, bias, rowBound);
             else Dot4<VectorCount2>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, bias, rowBound);
         }
         for (; j < tileKeys; j++)
@@ -1017,7 +1058,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// <summary>acc[c][lanes] ← α·acc[c][lanes] + Σ_j V[j,c]·P[j][lanes] for every value column c.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AccumulateValues<TMasked>(T* values, nint valueStride, int tileKeys, int dv, T* probabilities,
-        T* accumulator, T* alpha, T* causalLimit, int tileStart)
+        T* accumulator, T* alpha, T* causalLimit, int tileStart, int vectorCount)
         where TMasked : struct, IFlag
     {
         int lanes = BlockLanes;
@@ -1028,8 +1069,11 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             Accumulate6(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha);
         for (; c + 4 <= dv; c += 4)
         {
-            if (Wide) Accumulate4<TMasked, VectorCount4, TrueFlag>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
-            else Accumulate4<TMasked, VectorCount2, TrueFlag>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart);
+            T* acc = accumulator + (nint)c * lanes;
+            if (!Wide || vectorCount == 2) Accumulate4<TMasked, VectorCount2, TrueFlag>(values + c, valueStride, tileKeys, probabilities, acc, alpha, causalLimit, tileStart);
+            else if (vectorCount == 4) Accumulate4<TMasked, VectorCount4, TrueFlag>(values + c, valueStride, tileKeys, probabilities, acc, alpha, causalLimit, tileStart);
+            else if (vectorCount == 3) Accumulate4<TMasked, VectorCount3, TrueFlag>(values + c, valueStride, tileKeys, probabilities, acc, alpha, causalLimit, tileStart);
+            else Accumulate4<TMasked, VectorCount1, TrueFlag>(values + c, valueStride, tileKeys, probabilities, acc, alpha, causalLimit, tileStart);
         }
         for (; c < dv; c++)
             Accumulate1<TMasked>(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha, causalLimit, tileStart, 0, true);
