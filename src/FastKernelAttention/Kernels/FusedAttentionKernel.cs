@@ -329,12 +329,12 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             // and takes the tile's max, all in registers, so the softmax skips its pass over the tile.
             T* logitMax = !direct && !band && !diagonal ? tileMax : null;
             bool partial = rowVectors < vectors && !direct && !band && !diagonal;
-            int logitVectors = partial ? pairVectors : vectors;
-            int valueVectors = partial ? rowVectors : vectors;
+            int softmaxVectors = partial ? pairVectors : vectors;
+            int tileVectors = partial ? rowVectors : vectors;
             if (direct) SquaredDistances(keyTile, keyStride, tileKeys, packedQuery, d, scores);
             else if (bandFinite) ScoresBand(keyTile, keyStride, tileKeys, packedQuery, d, scores, vectorKeys, ref hints);
             else Scores(keyTile, keyStride, tileKeys, packedQuery, d, scores, logitMax, logitMax != null ? keyBias : null,
-                logitMax != null && form == LogitForm.BiasClamped ? rowBound : null, logitVectors, ref hints);
+                logitMax != null && form == LogitForm.BiasClamped ? rowBound : null, tileVectors, ref hints);
             hints.Flush();
 
             // The softmax step runs per pair of query vectors and leaves α for the value step in scratch. On full tiles of the
@@ -342,7 +342,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             // with FMAs; a pair that cannot (huge or NaN logits) exponentiates here.
             T* deferred = FusedExp && !band && dv >= 1 ? expOffsets : null;
             int deferredPairs = 0;
-            for (int pair = 0; pair < logitVectors * w; pair += 2 * w)
+            for (int pair = 0; pair < softmaxVectors * w; pair += 2 * w)
             {
                 T* pairDeferred = deferred != null ? deferred + pair : null;
                 bool deferredHere;
@@ -377,9 +377,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 FusedExpValues.ExponentiateAndAccumulate((float*)valueTile, p.ValueStride, tileKeys, (float*)scores, (float*)accumulator,
                     (float*)alpha, (float*)expOffsets, (float*)runningSum, fusedColumns);
                 AccumulateValues<FalseFlag>(valueTile + fusedColumns, p.ValueStride, tileKeys, dv - fusedColumns, scores,
-                    accumulator + (nint)fusedColumns * lanes, alpha, causalLimit, tileStart, valueVectors);
+                    accumulator + (nint)fusedColumns * lanes, alpha, causalLimit, tileStart, tileVectors);
             }
-            else AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart, valueVectors);
+            else AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart, tileVectors);
             if (plainKeys < tileKeys)
             {
                 // α was already applied by the call above (even with no keys).
@@ -633,6 +633,14 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         // Two-vector blocks (16 registers on AVX2): six keys per call, 12 accumulators, enough to cover the FMA latency
         // (four keys are 8: AVX2 W3 logit loop 98–107 against 116–119 GFLOP/s alone, Zen 5); each logit as computed alone.
         int sixEnd = Wide ? 0 : 6 * SixGroups(tileKeys);
+        // One query vector of rows (a partial block): eight keys per call (8 accumulators instead of 4 dependent chains).
+        int eightEnd = Wide && vectorCount == 1 ? tileKeys & ~7 : 0;
+        for (; j < eightEnd; j += 8)
+        {
+            hints.Issue();
+            hints.Issue();
+            Dot8(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, keyBias != null ? keyBias + j : null, rowBound);
+        }
         for (; j < sixEnd; j += 6)
         {
             hints.Issue();
@@ -642,7 +650,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         {
             T* bias = keyBias != null ? keyBias + j : null;
             hints.Issue();
-            if (Wide && vectorCount == 4) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, bias, rowBound);
+            if (Wide && vectorCount > 2) Dot4<VectorCount4>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, bias, rowBound);
             else Dot4<VectorCount2>(keys + (nint)j * keyStride, keyStride, packedQuery, d, scores + (nint)j * lanes, tileMax, bias, rowBound);
         }
         for (; j < tileKeys; j++)
@@ -816,6 +824,54 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         tail.Key(3, output + 3 * lanes, ref a30, ref a31, ref a31, ref a31);
         tail.Key(4, output + 4 * lanes, ref a40, ref a41, ref a41, ref a41);
         tail.Key(5, output + 5 * lanes, ref a50, ref a51, ref a51, ref a51);
+        tail.StoreMax();
+    }
+
+    /// <summary>
+    /// <see cref="Dot4{TCount}"/> for eight keys against the first query vector of a block whose other vectors hold no rows:
+    /// eight accumulators instead of four dependent chains. The second vector, its partner in the softmax's pair, gets the
+    /// logits the pair's micro-kernel makes of its zero (padding) queries for finite keys: +0, then the logit step; so the
+    /// softmax sees the tile that <see cref="Dot4{TCount}"/> on two vectors leaves.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot8(T* key, nint keyStride, T* packedQuery, int d, T* output, T* tileMax, T* keyBias, T* rowBound)
+    {
+        int lanes = BlockLanes;
+        TVec a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+        TVec a4 = TOps.Zero, a5 = TOps.Zero, a6 = TOps.Zero, a7 = TOps.Zero;
+        T* k0 = key, k1 = k0 + keyStride, k2 = k1 + keyStride, k3 = k2 + keyStride;
+        T* k4 = k3 + keyStride, k5 = k4 + keyStride, k6 = k5 + keyStride, k7 = k6 + keyStride;
+        T* y = packedQuery;
+        // In bounds: each key row has d elements; the packed block is d × lanes.
+        for (int k = 0; k < d; k++, y += lanes)
+        {
+            TVec q = TOps.Load(y);
+            a0 = TOps.MultiplyAdd(TOps.BroadcastFrom(k0 + k), q, a0);
+            a1 = TOps.MultiplyAdd(TOps.BroadcastFrom(k1 + k), q, a1);
+            a2 = TOps.MultiplyAdd(TOps.BroadcastFrom(k2 + k), q, a2);
+            a3 = TOps.MultiplyAdd(TOps.BroadcastFrom(k3 + k), q, a3);
+            a4 = TOps.MultiplyAdd(TOps.BroadcastFrom(k4 + k), q, a4);
+            a5 = TOps.MultiplyAdd(TOps.BroadcastFrom(k5 + k), q, a5);
+            a6 = TOps.MultiplyAdd(TOps.BroadcastFrom(k6 + k), q, a6);
+            a7 = TOps.MultiplyAdd(TOps.BroadcastFrom(k7 + k), q, a7);
+        }
+        var tail = new LogitTail<VectorCount2>(tileMax, keyBias, rowBound);
+        TVec z = TOps.Zero;
+        tail.Key(0, output, ref a0, ref z, ref z, ref z);
+        z = TOps.Zero;
+        tail.Key(1, output + lanes, ref a1, ref z, ref z, ref z);
+        z = TOps.Zero;
+        tail.Key(2, output + 2 * lanes, ref a2, ref z, ref z, ref z);
+        z = TOps.Zero;
+        tail.Key(3, output + 3 * lanes, ref a3, ref z, ref z, ref z);
+        z = TOps.Zero;
+        tail.Key(4, output + 4 * lanes, ref a4, ref z, ref z, ref z);
+        z = TOps.Zero;
+        tail.Key(5, output + 5 * lanes, ref a5, ref z, ref z, ref z);
+        z = TOps.Zero;
+        tail.Key(6, output + 6 * lanes, ref a6, ref z, ref z, ref z);
+        z = TOps.Zero;
+        tail.Key(7, output + 7 * lanes, ref a7, ref z, ref z, ref z);
         tail.StoreMax();
     }
 
@@ -1067,6 +1123,10 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         int sixEnd = Wide || TMasked.Value ? 0 : 6 * SixGroups(dv);
         for (; c < sixEnd; c += 6)
             Accumulate6(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha);
+        // One query vector (a partial block): eight columns per call (8 accumulators; four would be 4 dependent chains).
+        int eightEnd = Wide && vectorCount == 1 && !TMasked.Value ? dv & ~7 : 0;
+        for (; c < eightEnd; c += 8)
+            Accumulate8(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha);
         for (; c + 4 <= dv; c += 4)
         {
             T* acc = accumulator + (nint)c * lanes;
@@ -1280,6 +1340,42 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         StoreRow<VectorCount2>(accumulator + 3 * lanes, a30, a31, a31, a31);
         StoreRow<VectorCount2>(accumulator + 4 * lanes, a40, a41, a41, a41);
         StoreRow<VectorCount2>(accumulator + 5 * lanes, a50, a51, a51, a51);
+    }
+
+    /// <summary><see cref="Accumulate4{TMasked, TCount, TScale}"/> (unmasked, α applied) for eight value columns against one
+    /// query vector: eight accumulators, enough to cover the FMA latency; per element the same operations in the same order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Accumulate8(T* values, nint valueStride, int tileKeys, T* probabilities, T* accumulator, T* alpha)
+    {
+        int lanes = BlockLanes;
+        TVec al = TOps.Load(alpha);
+        TVec a0 = TOps.Multiply(TOps.Load(accumulator), al), a1 = TOps.Multiply(TOps.Load(accumulator + lanes), al);
+        TVec a2 = TOps.Multiply(TOps.Load(accumulator + 2 * lanes), al), a3 = TOps.Multiply(TOps.Load(accumulator + 3 * lanes), al);
+        TVec a4 = TOps.Multiply(TOps.Load(accumulator + 4 * lanes), al), a5 = TOps.Multiply(TOps.Load(accumulator + 5 * lanes), al);
+        TVec a6 = TOps.Multiply(TOps.Load(accumulator + 6 * lanes), al), a7 = TOps.Multiply(TOps.Load(accumulator + 7 * lanes), al);
+        T* v = values;
+        T* y = probabilities;
+        // In bounds: c + 8 <= dv columns of tileKeys rows; the first vector of each probability row.
+        for (int j = 0; j < tileKeys; j++, v += valueStride, y += lanes)
+        {
+            TVec p = TOps.Load(y);
+            a0 = TOps.MultiplyAdd(TOps.BroadcastFrom(v), p, a0);
+            a1 = TOps.MultiplyAdd(TOps.BroadcastFrom(v + 1), p, a1);
+            a2 = TOps.MultiplyAdd(TOps.BroadcastFrom(v + 2), p, a2);
+            a3 = TOps.MultiplyAdd(TOps.BroadcastFrom(v + 3), p, a3);
+            a4 = TOps.MultiplyAdd(TOps.BroadcastFrom(v + 4), p, a4);
+            a5 = TOps.MultiplyAdd(TOps.BroadcastFrom(v + 5), p, a5);
+            a6 = TOps.MultiplyAdd(TOps.BroadcastFrom(v + 6), p, a6);
+            a7 = TOps.MultiplyAdd(TOps.BroadcastFrom(v + 7), p, a7);
+        }
+        TOps.Store(a0, accumulator);
+        TOps.Store(a1, accumulator + lanes);
+        TOps.Store(a2, accumulator + 2 * lanes);
+        TOps.Store(a3, accumulator + 3 * lanes);
+        TOps.Store(a4, accumulator + 4 * lanes);
+        TOps.Store(a5, accumulator + 5 * lanes);
+        TOps.Store(a6, accumulator + 6 * lanes);
+        TOps.Store(a7, accumulator + 7 * lanes);
     }
 
     /// <summary>b·p + acc in the lanes that see the key, acc where it is masked (limit &lt; key).</summary>
