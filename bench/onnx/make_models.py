@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the one-node ONNX Runtime baseline models of issue 5's workloads W1-W7 into bench/onnx/models/.
+"""Writes the one-node ONNX Runtime baseline models of issue 5's workloads W1-W7 (and X1, X2) into bench/onnx/models/.
 
 Each model is a single com.microsoft contrib operator with fixed float32 shapes (batch 1, token-major [B, S, H*d]
 inputs, the same layout FastKernelAttention.ForwardMultiHead takes), no weights, so the files are a few hundred bytes.
@@ -89,6 +89,9 @@ def main():
     # W7 dense: MultiHeadAttention has no kv_num_heads, so the bench repeats each kv head H/Hkv = 4 times.
     mha("W7", heads=32, lq=1024, lk=1024, d=128)
     gqa("W7-causal", heads=32, kv_heads=8, length=1024, d=128)
+    # Beyond issue 5: few queries against a long strided KV cache (speculative decoding, chunked prefill).
+    mha("X1", heads=32, lq=16, lk=4096, d=128)
+    mha("X2", heads=32, lq=64, lk=4096, d=128)
 
 
 if __name__ == "__main__":

@@ -63,5 +63,7 @@ public sealed record Workload(string Id, int Heads, int KeyValueHeads, int Query
         new("W6-d64", 1, 1, 4096, 4096, 64, Causal: false, Gaussian: true),
         new("W7", 32, 8, 1024, 1024, 128, Causal: false, Gaussian: false),
         new("W7-causal", 32, 8, 1024, 1024, 128, Causal: true, Gaussian: false),
+        new("X1", 32, 32, 16, 4096, 128, Causal: false, Gaussian: false),
+        new("X2", 32, 8, 64, 4096, 128, Causal: false, Gaussian: false),
     ];
 }
