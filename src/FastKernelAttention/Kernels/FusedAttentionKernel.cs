@@ -304,7 +304,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 hints.StreamValue = valueBase + (nint)(tileStart + KeyTile) * p.ValueStride;
                 hints.StreamRows = System.Math.Clamp(keyEnd - tileStart - KeyTile, 0, KeyTile);
                 hints.StreamNext = 0;
-                hints.StreamPerGroup = (hints.StreamRows + KeyTile / 4 - 1) / (KeyTile / 4);
+                // Spread over the logit step's groups of four keys and the value step's groups of four columns.
+                int groups = KeyTile / 4 + System.Math.Max(1, dv / 4);
+                hints.StreamPerGroup = (hints.StreamRows + groups - 1) / groups;
             }
             // Keys [tileStart, tileStart + unmasked) are visible to every row; the rest of the tile is the causal band.
             int unmasked = System.Math.Clamp(fullEnd - tileStart, 0, tileKeys);
@@ -377,16 +379,17 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
                 FusedExpValues.ExponentiateAndAccumulate((float*)valueTile, p.ValueStride, tileKeys, (float*)scores, (float*)accumulator,
                     (float*)alpha, (float*)expOffsets, (float*)runningSum, fusedColumns);
                 AccumulateValues<FalseFlag>(valueTile + fusedColumns, p.ValueStride, tileKeys, dv - fusedColumns, scores,
-                    accumulator + (nint)fusedColumns * lanes, alpha, causalLimit, tileStart, tileVectors);
+                    accumulator + (nint)fusedColumns * lanes, alpha, causalLimit, tileStart, tileVectors, stream, ref hints);
             }
-            else AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart, tileVectors);
+            else AccumulateValues<FalseFlag>(valueTile, p.ValueStride, plainKeys, dv, scores, accumulator, alpha, causalLimit, tileStart, tileVectors, stream, ref hints);
             if (plainKeys < tileKeys)
             {
                 // α was already applied by the call above (even with no keys).
                 new Span<T>(alpha, lanes).Fill(T.One);
                 AccumulateValues<TrueFlag>(valueTile + (nint)unmasked * p.ValueStride, p.ValueStride, tileKeys - unmasked, dv,
-                    scores + (nint)unmasked * lanes, accumulator, alpha, causalLimit, tileStart + unmasked, vectors);
+                    scores + (nint)unmasked * lanes, accumulator, alpha, causalLimit, tileStart + unmasked, vectors, stream, ref hints);
             }
+            hints.FlushStream();
 
             bool lastTile = tileStart + KeyTile >= keyEnd;
             if (lastTile || tileIndex % KernelConstants.TilesPerChunk == KernelConstants.TilesPerChunk - 1)
@@ -439,6 +442,12 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             IssueRows(System.Math.Min(Next + PerGroup, End));
         }
 
+        /// <summary>Issues the next tile's K and V rows left.</summary>
+        public void FlushStream()
+        {
+            if (StreamNext < StreamRows) IssueStream(StreamRows);
+        }
+
         private void IssueStream(int end)
         {
             for (int r = StreamNext; r < end; r++)
@@ -449,10 +458,9 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             StreamNext = end;
         }
 
-        /// <summary>Issues the hints of every row left.</summary>
+        /// <summary>Issues the query and output hints left.</summary>
         public void Flush()
         {
-            if (StreamNext < StreamRows) IssueStream(StreamRows);
             if (Next < End) IssueRows(End);
         }
 
@@ -1114,7 +1122,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     /// <summary>acc[c][lanes] ← α·acc[c][lanes] + Σ_j V[j,c]·P[j][lanes] for every value column c.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AccumulateValues<TMasked>(T* values, nint valueStride, int tileKeys, int dv, T* probabilities,
-        T* accumulator, T* alpha, T* causalLimit, int tileStart, int vectorCount)
+        T* accumulator, T* alpha, T* causalLimit, int tileStart, int vectorCount, bool stream, ref RowHints hints)
         where TMasked : struct, IFlag
     {
         int lanes = BlockLanes;
@@ -1122,13 +1130,21 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
         // Two-vector blocks, unmasked: six columns per call (12 accumulators; see Dot6).
         int sixEnd = Wide || TMasked.Value ? 0 : 6 * SixGroups(dv);
         for (; c < sixEnd; c += 6)
+        {
+            if (stream) hints.Issue();
             Accumulate6(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha);
+        }
         // One query vector (a partial block): eight columns per call (8 accumulators; four would be 4 dependent chains).
         int eightEnd = Wide && vectorCount == 1 && !TMasked.Value ? dv & ~7 : 0;
         for (; c < eightEnd; c += 8)
+        {
+            if (stream) hints.Issue();
+            if (stream) hints.Issue();
             Accumulate8(values + c, valueStride, tileKeys, probabilities, accumulator + (nint)c * lanes, alpha);
+        }
         for (; c + 4 <= dv; c += 4)
         {
+            if (stream) hints.Issue();
             T* acc = accumulator + (nint)c * lanes;
             if (!Wide || vectorCount == 2) Accumulate4<TMasked, VectorCount2, TrueFlag>(values + c, valueStride, tileKeys, probabilities, acc, alpha, causalLimit, tileStart);
             else if (vectorCount == 4) Accumulate4<TMasked, VectorCount4, TrueFlag>(values + c, valueStride, tileKeys, probabilities, acc, alpha, causalLimit, tileStart);
