@@ -319,30 +319,16 @@ internal static unsafe partial class AttentionDriver
             for (int j = first; j < end; j++)
             {
                 for (int g = 0; g < KeyValueHeadCount; g++)
-                    CopyRow((byte*)(Key + j * KeyStride + (nint)g * HeadDim), (byte*)(PackedKey + ((nint)g * KeyCount + j) * HeadDim), HeadDim * sizeof(T));
+                    RowCopy.Copy((byte*)(Key + j * KeyStride + (nint)g * HeadDim), (byte*)(PackedKey + ((nint)g * KeyCount + j) * HeadDim), HeadDim * sizeof(T));
                 for (int g = 0; g < KeyValueHeadCount; g++)
                 {
                     T* source = Value + j * ValueStride + (nint)g * ValueDim;
                     T* destination = PackedValue + ((nint)g * KeyCount + j) * ValueDim;
-                    if (NonFinite == null) CopyRow((byte*)source, (byte*)destination, ValueDim * sizeof(T));
+                    if (NonFinite == null) RowCopy.Copy((byte*)source, (byte*)destination, ValueDim * sizeof(T));
                     else tailFinite &= FiniteCheck<T>.CopyRow(source, destination, ValueDim, mask, ref exponents);
                 }
             }
             if (NonFinite != null && (!tailFinite || FiniteCheck<T>.AnyNonFinite(exponents, mask))) *NonFinite = 1;
-        }
-
-        /// <summary>Copies one head row (a few hundred bytes) with inline vector moves: a memmove call per row cost about as
-        /// much as the bytes it moved (≈ 5% of a causal W2 call went to the copy).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void CopyRow(byte* source, byte* destination, int bytes)
-        {
-            int b = 0;
-            if (Vector256.IsHardwareAccelerated)
-            {
-                // In bounds: b + 32 <= bytes of the row at both ends.
-                for (; b + 32 <= bytes; b += 32) Vector256.Load(source + b).Store(destination + b);
-            }
-            if (b < bytes) new ReadOnlySpan<byte>(source + b, bytes - b).CopyTo(new Span<byte>(destination + b, bytes - b));
         }
     }
 
