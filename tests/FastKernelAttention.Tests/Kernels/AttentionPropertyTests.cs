@@ -84,6 +84,27 @@ public class AttentionPropertyTests
         else SingleHead.Sample(c => c.Check<float>(path), iter: 60, threads: 1);
     }
 
+    /// <summary>Few query rows against strided K/V streamed from memory: partial blocks on one to three query vectors, the
+    /// next tiles prefetched, and at V pitches of 4 KiB (float) and 8 KiB (double) with Hkv·dv = 1024 each V tile copied
+    /// before the value step on one or two vectors; dense and causal (m ≠ n: the bottom-right band), GQA and sinks.</summary>
+    [Theory]
+    [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
+    public void StreamedFewQueryBlocksMatchReference(IsaPath path, bool isDouble)
+    {
+        int seed = 31;
+        foreach (var (m, n, d, dv, heads, kvHeads, causal) in new[]
+        {
+            (9, 700, 24, 128, 8, 8, false), (16, 600, 32, 128, 16, 8, true), (23, 300, 16, 64, 16, 16, false),
+            (33, 500, 40, 128, 8, 8, true), (48, 260, 8, 256, 4, 4, false), (12, 1100, 64, 64, 16, 16, true),
+        })
+        {
+            var c = new AttentionCase(m, n, d, dv, heads, kvHeads, 0, AttentionKernel.Dot, null, 0, causal,
+                seed % 2 == 0 ? 0.5 : null, heads > kvHeads, seed % 3 == 0 ? 2 : 1, seed++);
+            if (isDouble) c.Check<double>(path);
+            else c.Check<float>(path);
+        }
+    }
+
     /// <summary>The estimators' shapes: d and dv from 1 to 5 (the AVX-512 float block fuses the exponentiation with the
     /// first min(dv, 4) value columns), full and partial tiles, both kernels, with and without the causal mask and sinks.</summary>
     [Theory]

@@ -98,7 +98,8 @@ public class DeterminismTests
     /// <summary>A row's result does not depend on the rows beside it in its block: the first r rows of a 64-row call give
     /// the same bits alone, where the block kernel runs only the query vectors that hold rows (r = 9 … 48 on the 512-bit
     /// path: one vector with eight-key and eight-column micro-kernels, two, three) and the others on full blocks; strided
-    /// multi-head K/V read from memory (their next tiles prefetched), dot and Gaussian, with and without a sink.</summary>
+    /// multi-head K/V read from memory (their next tiles prefetched; at a V pitch of 4 KiB or 8 KiB, H = Hkv = 8 with
+    /// dv = 128, one or two vectors copy each V tile first), dot and Gaussian, with and without a sink.</summary>
     [Theory]
     [MemberData(nameof(IsaPaths.SupportedWithTypes), MemberType = typeof(IsaPaths))]
     public void RowsAloneGiveTheBitsOfAFullBlock(IsaPath path, bool isDouble)
@@ -109,22 +110,25 @@ public class DeterminismTests
             new AttentionOptions { Kernel = AttentionKernel.Gaussian, Bandwidth = 4, SinkLogit = 0.5, MaxDegreeOfParallelism = 2 },
         })
         {
-            if (isDouble) CheckRowsAlone<double>(path, options);
-            else CheckRowsAlone<float>(path, options);
+            foreach (var (d, dv, heads, kvHeads) in new[] { (40, 19, 4, 2), (24, 128, 8, 8) })
+            {
+                if (isDouble) CheckRowsAlone<double>(path, options, d, dv, heads, kvHeads);
+                else CheckRowsAlone<float>(path, options, d, dv, heads, kvHeads);
+            }
         }
     }
 
-    private static void CheckRowsAlone<T>(IsaPath path, AttentionOptions options)
+    private static void CheckRowsAlone<T>(IsaPath path, AttentionOptions options, int D, int Dv, int Heads, int KvHeads)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        const int M = 64, N = 300, D = 40, Dv = 19, Heads = 4, KvHeads = 2;
+        const int M = 64, N = 300;
         var random = new Random(5);
         T[] q = AttentionCase.Fill<T>(random, M, Heads * D, 0, 0), k = AttentionCase.Fill<T>(random, N, KvHeads * D, 0, 0), v = AttentionCase.Fill<T>(random, N, KvHeads * Dv, 0, 0);
         var (full, fullLse) = DenseCase.Run(path, q, k, v, M, N, D, Dv, options, Heads, KvHeads, null);
         foreach (int rows in new[] { 9, 16, 17, 33, 48 })
         {
             var (o, lse) = DenseCase.Run(path, q.AsSpan(0, rows * Heads * D).ToArray(), k, v, rows, N, D, Dv, options, Heads, KvHeads, null);
-            string where = $"{path} {typeof(T).Name} rows={rows} {options}";
+            string where = $"{path} {typeof(T).Name} rows={rows} d={D} dv={Dv} H={Heads} Hkv={KvHeads} {options}";
             int at = FirstDifference(full.AsSpan(0, rows * Heads * Dv).ToArray(), o);
             Assert.True(at < 0, $"{where}: O differs at element {at}");
             // LSE is head-major, [H][m].
