@@ -882,22 +882,14 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             a7 = TOps.MultiplyAdd(TOps.BroadcastFrom(k7 + k), q, a7);
         }
         var tail = new LogitTail<VectorCount2>(tileMax, keyBias, rowBound);
-        TVec z = TOps.Zero;
-        tail.Key(0, output, ref a0, ref z, ref z, ref z);
-        z = TOps.Zero;
-        tail.Key(1, output + lanes, ref a1, ref z, ref z, ref z);
-        z = TOps.Zero;
-        tail.Key(2, output + 2 * lanes, ref a2, ref z, ref z, ref z);
-        z = TOps.Zero;
-        tail.Key(3, output + 3 * lanes, ref a3, ref z, ref z, ref z);
-        z = TOps.Zero;
-        tail.Key(4, output + 4 * lanes, ref a4, ref z, ref z, ref z);
-        z = TOps.Zero;
-        tail.Key(5, output + 5 * lanes, ref a5, ref z, ref z, ref z);
-        z = TOps.Zero;
-        tail.Key(6, output + 6 * lanes, ref a6, ref z, ref z, ref z);
-        z = TOps.Zero;
-        tail.Key(7, output + 7 * lanes, ref a7, ref z, ref z, ref z);
+        tail.FirstVectorKey(0, output, ref a0);
+        tail.FirstVectorKey(1, output + lanes, ref a1);
+        tail.FirstVectorKey(2, output + 2 * lanes, ref a2);
+        tail.FirstVectorKey(3, output + 3 * lanes, ref a3);
+        tail.FirstVectorKey(4, output + 4 * lanes, ref a4);
+        tail.FirstVectorKey(5, output + 5 * lanes, ref a5);
+        tail.FirstVectorKey(6, output + 6 * lanes, ref a6);
+        tail.FirstVectorKey(7, output + 7 * lanes, ref a7);
         tail.StoreMax();
     }
 
@@ -938,6 +930,15 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
             if (TCount.Value > 1) max1 = TOps.Max(max1, v1);
             if (TCount.Value > 2) max2 = TOps.Max(max2, v2);
             if (TCount.Value > 3) max3 = TOps.Max(max3, v3);
+        }
+
+        /// <summary><see cref="Key"/> for a key computed on the first vector only (<see cref="Dot8"/>): the second vector's
+        /// logits are those of zero queries, +0 before the logit step.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void FirstVectorKey(int index, T* row, ref TVec v0)
+        {
+            TVec zero = TOps.Zero;
+            Key(index, row, ref v0, ref zero, ref zero, ref zero);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
