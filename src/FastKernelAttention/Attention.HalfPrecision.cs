@@ -26,9 +26,11 @@ public static partial class Attention
     /// <para>Accuracy: the caller rounds K and V to bfloat16; the call is exact arithmetic's answer on the stored values
     /// within the float contract (MATH §14: max|O − O_ref| ≤ 1e-5·max|V|, |ΔLSE| ≤ 1e-5·max(1, |LSE|), with O_ref and LSE_ref
     /// the double reference on the widened K and V). The rounding of K and V itself (relative 2⁻⁹) is the caller's.</para>
-    /// <para>Made for decoding (few query rows against a long cache): every m runs the streaming decode kernel, which reads
-    /// each K and V row once per block of 8 query rows, so a long m re-reads the cache m/8 times; widen to float and use the
-    /// float overload for prefill. Masks, sinks, empty rows, NaN handling and bitwise determinism across
+    /// <para>Up to 16 query rows (20 when H = Hkv; decoding, speculative decoding) the streaming decode kernel widens K and V
+    /// in registers, reading each K and V row once per block of 8 query rows. Above, one kv head at a time is widened into a
+    /// contiguous float copy (native memory, at most 64 MiB: n·(d + dv)·4 bytes; larger heads stay on the decode kernel)
+    /// and the float block kernel runs its query heads on it, so the result is the float overload's, bit for bit, on the
+    /// widened K and V. Masks, sinks, empty rows, NaN handling and bitwise determinism across
     /// <see cref="AttentionOptions.MaxDegreeOfParallelism"/> are those of the float call. No managed memory is allocated.</para>
     /// </remarks>
     /// <exception cref="ArgumentException">A shape does not match, H is not a multiple of Hkv, an option is invalid or the
@@ -53,7 +55,7 @@ public static partial class Attention
     /// register: seven vector operations where bfloat16 needs a widening load and a shift. A half cache halves the bytes read,
     /// but on the machines measured its decode ran at 0.8–1.2× the speed of the float32 call, against 1.6–1.7× for bfloat16
     /// (the W4-f16 and W4-bf16 rows of bench/results): prefer <see cref="BFloat16"/> where decode speed matters. Otherwise
-    /// as the bfloat16 overload: decode-oriented, any m, no allocation.</para>
+    /// as the bfloat16 overload: any m, above 16 (20) rows the float call's bits on the widened values, no managed allocation.</para>
     /// </remarks>
     public static void ForwardMultiHead(ReadOnlySpan2D<float> query, ReadOnlySpan2D<Half> key, ReadOnlySpan2D<Half> value,
         Span2D<float> output, int headCount, int keyValueHeadCount, in AttentionOptions options,

@@ -222,6 +222,45 @@ public class HalfPrecisionKeyValueTests
         return (o, lse);
     }
 
+    /// <summary>Above 16 query rows (20 when H = Hkv) the 16-bit call widens each kv head into a float copy and runs the float block kernel:
+    /// the float call's bits on the widened K and V (O and LSE), every path, dense and causal, MHA and GQA, sinks, padded
+    /// pitches, one or two threads; at 16 rows (the decode kernel) only the tolerance holds, which the reference test checks.</summary>
+    [Theory]
+    [MemberData(nameof(PathsAndFormats))]
+    public void AboveSixteenRowsGivesTheFloatCallsBits(IsaPath path, bool half)
+    {
+        int seed = 300;
+        foreach (var (m, n, d, dv, h, hkv, pitch) in new[] { (17, 300, 24, 20, 4, 2, 0), (70, 650, 16, 33, 3, 3, 2), (40, 129, 64, 64, 8, 1, 1) })
+        {
+            foreach (bool causal in new[] { false, true })
+            {
+                var options = new AttentionOptions { Causal = causal, SinkLogit = causal ? 0.25 : null, MaxDegreeOfParallelism = 1 + seed % 2 };
+                var (o, lse) = Run(path, half, m, n, d, dv, h, hkv, options, perHeadSinks: false, seed, pitch, out var qd, out var kd, out var vd, out _);
+                float[] q = ToFloat(qd), k = ToFloat(kd), v = ToFloat(vd);
+                float[] expected = new float[m * h * dv], expectedLse = new float[h * m];
+                Attention.ForwardOnPath(path, new ReadOnlySpan2D<float>(q, m, h * d), new ReadOnlySpan2D<float>(k, n, hkv * d),
+                    new ReadOnlySpan2D<float>(v, n, hkv * dv), new Span2D<float>(expected, m, h * dv), h, hkv, options, expectedLse);
+                var actual = new Span2D<float>(o, 0, m, h * dv, pitch);
+                string where = $"{path} {(half ? "half" : "bf16")} m={m} n={n} d={d} dv={dv} H={h}/{hkv} causal={causal}";
+                for (int i = 0; i < m; i++)
+                    for (int c = 0; c < h * dv; c++)
+                        Assert.True(BitConverter.SingleToInt32Bits(actual[i, c]) == BitConverter.SingleToInt32Bits(expected[i * h * dv + c]), $"{where}: O[{i}, {c}]");
+                for (int i = 0; i < h * m; i++)
+                    Assert.True(BitConverter.SingleToInt32Bits(lse[i]) == BitConverter.SingleToInt32Bits(expectedLse[i]), $"{where}: LSE[{i}]");
+                seed++;
+            }
+        }
+    }
+
+    private static float[] ToFloat(double[,] a)
+    {
+        var f = new float[a.Length];
+        int columns = a.GetLength(1);
+        for (int i = 0; i < a.GetLength(0); i++)
+            for (int j = 0; j < columns; j++) f[i * columns + j] = (float)a[i, j];
+        return f;
+    }
+
     [Fact]
     public void BadArgumentsNameTheArgument()
     {
