@@ -117,41 +117,20 @@ internal static unsafe partial class AttentionDriver
             {
                 float* wideKey = (float*)(cursor + degree * scratchStride);
                 float* wideValue = (float*)((byte*)wideKey + KernelConstants.Align((long)key.Height * headDim * sizeof(float)));
-                if (storage == KeyValueStorage.BFloat16)
+                switch (path)
                 {
-                    switch (path)
-                    {
-                        case IsaPath.Avx512:
-                            RunWidened<Vector512<float>, Avx512Ops<float>, BFloat16Format<Vector512<float>>>(&problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
-                            break;
-                        case IsaPath.Avx2:
-                            RunWidened<Vector256<float>, Avx2Ops<float>, BFloat16Format<Vector256<float>>>(&problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
-                            break;
-                        case IsaPath.Vector128:
-                            RunWidened<Vector128<float>, Vector128Ops<float>, BFloat16Format<Vector128<float>>>(&problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
-                            break;
-                        default:
-                            RunWidened<float, ScalarOps<float>, BFloat16Format<float>>(&problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
-                            break;
-                    }
-                }
-                else
-                {
-                    switch (path)
-                    {
-                        case IsaPath.Avx512:
-                            RunWidened<Vector512<float>, Avx512Ops<float>, HalfFormat<Vector512<float>>>(&problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
-                            break;
-                        case IsaPath.Avx2:
-                            RunWidened<Vector256<float>, Avx2Ops<float>, HalfFormat<Vector256<float>>>(&problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
-                            break;
-                        case IsaPath.Vector128:
-                            RunWidened<Vector128<float>, Vector128Ops<float>, HalfFormat<Vector128<float>>>(&problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
-                            break;
-                        default:
-                            RunWidened<float, ScalarOps<float>, HalfFormat<float>>(&problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
-                            break;
-                    }
+                    case IsaPath.Avx512:
+                        RunWidened<Vector512<float>, Avx512Ops<float>>(storage, &problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
+                        break;
+                    case IsaPath.Avx2:
+                        RunWidened<Vector256<float>, Avx2Ops<float>>(storage, &problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
+                        break;
+                    case IsaPath.Vector128:
+                        RunWidened<Vector128<float>, Vector128Ops<float>>(storage, &problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
+                        break;
+                    default:
+                        RunWidened<float, ScalarOps<float>>(storage, &problem, in layout, keyValueHeadCount, cursor, scratchStride, wideKey, wideValue, degree);
+                        break;
                 }
                 return;
             }
@@ -214,16 +193,15 @@ internal static unsafe partial class AttentionDriver
     /// <paramref name="wideKey"/> and <paramref name="wideValue"/> (in parallel, by runs of rows), then the float block
     /// kernel on its G query heads (<see cref="RunBlocks{T, TVec, TOps}"/> on the problem's slice of Q, O, the
     /// log-sum-exp and the sinks).</summary>
-    private static void RunWidened<TVec, TOps, TFormat>(AttentionProblem<float>* problem, in DecodeLayout<ushort> layout,
+    private static void RunWidened<TVec, TOps>(KeyValueStorage storage, AttentionProblem<float>* problem, in DecodeLayout<ushort> layout,
         int keyValueHeadCount, byte* scratch, long scratchStride, float* wideKey, float* wideValue, int degree)
         where TVec : unmanaged
         where TOps : struct, ISimdOps<float, TVec>
-        where TFormat : struct, IKeyValueFormat<float, TVec, ushort>
     {
         int n = problem->KeyCount, d = problem->HeadDim, dv = problem->ValueDim, m = problem->QueryCount, group = problem->GroupSize;
         for (int g = 0; g < keyValueHeadCount; g++)
         {
-            var widening = new WidenWork<TVec, TOps, TFormat>
+            var widening = new WidenRows
             {
                 Key = layout.Key + (nint)g * d,
                 KeyStride = layout.KeyStride,
@@ -235,7 +213,17 @@ internal static unsafe partial class AttentionDriver
                 HeadDim = d,
                 ValueDim = dv,
             };
-            BlockParallel.Run(ref widening, (n + WidenWork<TVec, TOps, TFormat>.RowsPerItem - 1) / WidenWork<TVec, TOps, TFormat>.RowsPerItem, degree);
+            int items = (n + WidenRows.RowsPerItem - 1) / WidenRows.RowsPerItem;
+            if (storage == KeyValueStorage.BFloat16)
+            {
+                var work = new WidenWork<TVec, TOps, BFloat16Format<TVec>> { Rows = widening };
+                BlockParallel.Run(ref work, items, degree);
+            }
+            else
+            {
+                var work = new WidenWork<TVec, TOps, HalfFormat<TVec>> { Rows = widening };
+                BlockParallel.Run(ref work, items, degree);
+            }
             AttentionProblem<float> heads = *problem;
             heads.Query = problem->Query + (nint)g * group * d;
             heads.Key = wideKey;
@@ -252,11 +240,8 @@ internal static unsafe partial class AttentionDriver
         }
     }
 
-    /// <summary>Rows [64·item, 64·item + 64) of one kv head's K and V widened to float, contiguous.</summary>
-    private struct WidenWork<TVec, TOps, TFormat> : IBlockWork
-        where TVec : unmanaged
-        where TOps : struct, ISimdOps<float, TVec>
-        where TFormat : struct, IKeyValueFormat<float, TVec, ushort>
+    /// <summary>Where one kv head's K and V rows are widened from and to (<see cref="WidenWork{TVec, TOps, TFormat}"/>).</summary>
+    private struct WidenRows
     {
         public const int RowsPerItem = 64;
 
@@ -269,14 +254,24 @@ internal static unsafe partial class AttentionDriver
         public int KeyCount;
         public int HeadDim;
         public int ValueDim;
+    }
+
+    /// <summary>Rows [64·item, 64·item + 64) of one kv head's K and V widened to float, contiguous.</summary>
+    private struct WidenWork<TVec, TOps, TFormat> : IBlockWork
+        where TVec : unmanaged
+        where TOps : struct, ISimdOps<float, TVec>
+        where TFormat : struct, IKeyValueFormat<float, TVec, ushort>
+    {
+        public WidenRows Rows;
 
         public readonly void Execute(int item, int worker)
         {
-            int end = System.Math.Min((item + 1) * RowsPerItem, KeyCount);
-            for (int j = item * RowsPerItem; j < end; j++)
+            WidenRows r = Rows;
+            int end = System.Math.Min((item + 1) * WidenRows.RowsPerItem, r.KeyCount);
+            for (int j = item * WidenRows.RowsPerItem; j < end; j++)
             {
-                WidenRow(Key + j * KeyStride, WideKey + (nint)j * HeadDim, HeadDim);
-                WidenRow(Value + j * ValueStride, WideValue + (nint)j * ValueDim, ValueDim);
+                WidenRow(r.Key + j * r.KeyStride, r.WideKey + (nint)j * r.HeadDim, r.HeadDim);
+                WidenRow(r.Value + j * r.ValueStride, r.WideValue + (nint)j * r.ValueDim, r.ValueDim);
             }
         }
 
