@@ -10,8 +10,8 @@ namespace FastKernelAttention.PathProbe;
 /// <summary>
 /// Run as a child process by the tests, so that an access violation kills this process and not the test run.
 /// <list type="bullet">
-/// <item><c>oob [isa]</c>: about 18,500 calls of <see cref="Attention.Forward(ReadOnlySpan2D{float}, ReadOnlySpan2D{float}, ReadOnlySpan2D{float}, Span2D{float}, in AttentionOptions, Span{float})"/>
-/// and <c>ForwardMultiHead</c> (H = 4, Hkv = 2), float and double (and float with bfloat16 / half K and V), dot and Gaussian kernels, causal or not, with and without
+/// <item><c>oob [isa]</c>: about 20,000 calls of <see cref="Attention.Forward(ReadOnlySpan2D{float}, ReadOnlySpan2D{float}, ReadOnlySpan2D{float}, Span2D{float}, in AttentionOptions, Span{float})"/>
+/// and <c>ForwardMultiHead</c> (H = 4, Hkv = 2; decode calls also with 24–64 heads, items of up to 256 (row, head) pairs), float and double (and float with bfloat16 / half K and V), dot and Gaussian kernels, causal or not, with and without
 /// sinks, log-sum-exp, caller workspace and threads, shapes m, n, d, dv in 1..67, row pitches 0..8. Every input, output,
 /// sink array and workspace sits in its own <see cref="GuardedBuffer{T}"/> that ends exactly at a no-access page, then in a
 /// second pass starts exactly after one; inputs are read-only pages. A stray access outside an array kills the process
@@ -181,6 +181,30 @@ internal static unsafe class Program
                         var options = Options(AttentionKernel.Dot, causal, variant % 3 == 0 ? 0.25 : null, variant);
                         var shape = new Shape(Sizes[i], Sizes[j] * (variant % 7 == 0 ? 9 : 1), d, dv, pitch, variant % 2 == 0 ? 4 : 1, variant % 2 == 0 ? 2 : 1);
                         CallHalfPrecision(shape, options, guard, half: variant % 4 < 2, extras: Extras(variant));
+                        variant++;
+                    }
+                }
+            }
+        }
+
+        // Decode calls with many heads (work items of more than 64 (row, head) pairs, up to DecodeConstants.MaxPairs), a
+        // caller workspace of exactly GetWorkspaceSize bytes every other call, key splits (n above one 512-key chunk).
+        foreach (GuardAt guard in new[] { GuardAt.End, GuardAt.Start })
+        {
+            int variant = 0;
+            foreach (var (h, hkv) in new[] { (32, 32), (24, 8), (40, 40), (64, 16) })
+            {
+                foreach (int m in new[] { 1, 2, 3, 5, 8 })
+                {
+                    foreach (int n in new[] { 1, 17, 600 })
+                    {
+                        var (d, dv) = (variant % 3) switch { 0 => (7, 9), 1 => (64, 64), _ => (33, 17) };
+                        var sinkSource = (SinkSource)(variant % 3);
+                        var options = Options(AttentionKernel.Dot, variant % 2 == 0, sinkSource == SinkSource.Options ? 0.25 : null, variant);
+                        var shape = new Shape(m, n, d, dv, variant % 3, h, hkv);
+                        Call<float>(shape, options, guard, sinkSource, Extras(variant));
+                        Call<double>(shape, options, guard, sinkSource, Extras(variant + 1));
+                        CallHalfPrecision(shape, options, guard, half: variant % 2 == 0, extras: Extras(variant));
                         variant++;
                     }
                 }

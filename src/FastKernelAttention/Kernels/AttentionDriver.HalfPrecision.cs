@@ -112,7 +112,7 @@ internal static unsafe partial class AttentionDriver
             problem.DecodePartials = (double*)cursor;
             cursor += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim, key.Height));
 
-            long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(float));
+            long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(float), headCount);
             if (widen)
             {
                 float* wideKey = (float*)(cursor + degree * scratchStride);

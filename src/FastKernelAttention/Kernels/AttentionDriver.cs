@@ -96,7 +96,7 @@ internal static unsafe partial class AttentionDriver
         int keyValueHeadCount, bool gaussian, int degree)
     {
         long shared = SharedBytes(elementSize, headDim, valueDim, keyCount, headCount, keyValueHeadCount, gaussian);
-        long perThread = KernelConstants.ScratchBytes(headDim, valueDim, elementSize);
+        long perThread = KernelConstants.ScratchBytes(headDim, valueDim, elementSize, headCount);
         return shared + degree * perThread + 63;
     }
 
@@ -230,7 +230,7 @@ internal static unsafe partial class AttentionDriver
             problem.DecodePartials = (double*)cursor;
             cursor += KernelConstants.Align(DecodeConstants.PartialBytes(headCount, valueDim, n));
 
-            long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(T));
+            long scratchStride = KernelConstants.ScratchBytes(headDim, valueDim, sizeof(T), headCount);
             if (pack) PackKeyValues(ref problem, keyValueHeadCount, cursor + degree * scratchStride, degree);
             switch (path)
             {

@@ -43,8 +43,14 @@ internal static class KernelConstants
     /// <summary>The largest block (AVX-512 float: 4 × 16 lanes), used to size workspaces for any path.</summary>
     public const int MaxBlockLanes = 64;
 
+    /// <summary>Bytes of per-thread scratch of a call with <paramref name="headCount"/> query heads: room for one block
+    /// (<see cref="FusedAttentionKernel{T, TVec, TOps}"/>) or one decode item (<see cref="DecodeConstants.ScratchBytes"/>).</summary>
+    public static long ScratchBytes(int headDim, int valueDim, int elementSize, int headCount) =>
+        System.Math.Max(BlockScratchBytes(headDim, valueDim, elementSize),
+            DecodeConstants.ScratchBytes(headDim, valueDim, elementSize, DecodeConstants.PairLimit(headCount)));
+
     /// <summary>Bytes of per-thread scratch for one block: see <see cref="FusedAttentionKernel{T, TVec, TOps}"/>.</summary>
-    public static long ScratchBytes(int headDim, int valueDim, int elementSize)
+    private static long BlockScratchBytes(int headDim, int valueDim, int elementSize)
     {
         const int Lanes = MaxBlockLanes;
         long elements = (long)headDim * Lanes        // packed queries
@@ -151,7 +157,7 @@ internal static unsafe partial class FusedAttentionKernel<T, TVec, TOps>
     }
 
     /// <summary>Computes rows [block·VW, min(m, (block+1)·VW)) of head <paramref name="head"/>.</summary>
-    /// <param name="scratch">At least <see cref="KernelConstants.ScratchBytes"/> bytes, 64-byte aligned.</param>
+    /// <param name="scratch">At least <see cref="KernelConstants.ScratchBytes"/> bytes (for any head count), 64-byte aligned.</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunBlock(in AttentionProblem<T> p, int head, int block, byte* scratch)
     {

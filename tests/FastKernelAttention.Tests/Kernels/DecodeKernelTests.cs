@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using CommunityToolkit.HighPerformance;
 using FastKernelAttention.Kernels;
 using FastKernelAttention.Tests.Support;
 using Xunit;
@@ -10,7 +11,7 @@ namespace FastKernelAttention.Tests.Kernels;
 
 /// <summary>The decode kernel (m ≤ lanes/8 in float and double): against the double reference on every ISA path, at sizes
 /// that exercise its work partition — key splits (n over several 512-key chunks, split remainders), kv groups wider than one
-/// work item (G above 64 pairs), odd d and dv, n = 0 and 1, causal decode with m ≤ n and m &gt; n, sinks, the Gaussian kernel
+/// work item (G above 64 pairs), items of every head of a row block (up to 256 pairs), odd d and dv, n = 0 and 1, causal decode with m ≤ n and m &gt; n, sinks, the Gaussian kernel
 /// (expanded and direct differences) — and its bitwise determinism across thread counts.</summary>
 public class DecodeKernelTests
 {
@@ -27,6 +28,9 @@ public class DecodeKernelTests
         (3, 700, 9, 5, 70, 1),       // G = 70 > 64/rows: one kv head over several items
         (8, 9000, 4, 6, 2, 2),       // eight rows: two splits of nine chunks
         (5, 3, 7, 7, 2, 1),          // m > n (causal rows that see nothing)
+        (8, 700, 24, 20, 32, 32),    // one item of 256 (row, head) pairs (DecodeConstants.MaxPairs), two splits
+        (3, 300, 16, 9, 40, 40),     // 40 heads of 3 rows: 120 pairs
+        (4, 600, 12, 12, 48, 12),    // GQA, 48 heads of 4 rows: items of whole kv groups up to 256 pairs
     };
 
     public static TheoryData<IsaPath, bool> Paths()
@@ -76,6 +80,54 @@ public class DecodeKernelTests
                 Assert.True((long)splits * chunksPerSplit >= chunks && (long)(splits - 1) * chunksPerSplit < Math.Max(1, chunks),
                     $"m={m} n={n}: {splits} × {chunksPerSplit} chunks for {chunks}");
             }
+        }
+    }
+
+    /// <summary>A call whose work items take every head of a row block (up to <see cref="DecodeConstants.MaxPairs"/> (row,
+    /// head) pairs) gives, head by head, the bits of calls on eight heads at a time (items of at most 64 pairs, as the block
+    /// kernel's scratch holds): a pair's result does not depend on which pairs share its item.</summary>
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void ManyHeadItemsGiveTheBitsOfEightHeadCalls(IsaPath path, bool isDouble)
+    {
+        foreach (var (m, n, h, hkv, options) in new[]
+        {
+            (8, 1100, 32, 32, new AttentionOptions()),
+            (5, 700, 32, 8, new AttentionOptions { Causal = true, SinkLogit = 0.25 }),
+            (2, 300, 64, 16, new AttentionOptions { Scale = 0.3 }),
+        })
+        {
+            if (isDouble) CheckHeadGroups<double>(path, m, n, 20, 13, h, hkv, options);
+            else CheckHeadGroups<float>(path, m, n, 20, 13, h, hkv, options);
+        }
+    }
+
+    private static void CheckHeadGroups<T>(IsaPath path, int m, int n, int d, int dv, int h, int hkv, AttentionOptions options)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        const int Heads = 8;
+        Assert.True(DecodeConstants.PairLimit(h) > DecodeConstants.PairLimit(Heads), "the call under test must take larger items");
+        var random = new Random(m + n + h);
+        T[] q = AttentionCase.Fill<T>(random, m, h * d, 0, 0), k = AttentionCase.Fill<T>(random, n, hkv * d, 0, 0), v = AttentionCase.Fill<T>(random, n, hkv * dv, 0, 0);
+        var (o, lse) = DenseCase.Run(path, q, k, v, m, n, d, dv, options, h, hkv, null);
+        int group = h / hkv, kvHeads = Heads / group;
+        for (int first = 0; first < h; first += Heads)
+        {
+            int firstKv = first / group;
+            var part = new T[m * Heads * dv];
+            var partLse = new T[Heads * m];
+            Attention.ForwardOnPath(path, new ReadOnlySpan2D<T>(q, first * d, m, Heads * d, (h - Heads) * d),
+                new ReadOnlySpan2D<T>(k, firstKv * d, n, kvHeads * d, (hkv - kvHeads) * d),
+                new ReadOnlySpan2D<T>(v, firstKv * dv, n, kvHeads * dv, (hkv - kvHeads) * dv),
+                new Span2D<T>(part, m, Heads * dv), Heads, kvHeads, options, partLse, null);
+            for (int i = 0; i < m; i++)
+            {
+                var expected = MemoryMarshal.AsBytes(part.AsSpan(i * Heads * dv, Heads * dv));
+                var actual = MemoryMarshal.AsBytes(o.AsSpan(i * h * dv + first * dv, Heads * dv));
+                Assert.True(expected.SequenceEqual(actual), $"{path} {typeof(T).Name} m={m} H={h}/{hkv}: O of heads {first}… row {i} differs");
+            }
+            Assert.True(MemoryMarshal.AsBytes(partLse.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(lse.AsSpan(first * m, Heads * m))),
+                $"{path} {typeof(T).Name} m={m} H={h}/{hkv}: LSE of heads {first}… differs");
         }
     }
 
