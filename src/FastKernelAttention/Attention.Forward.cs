@@ -85,7 +85,8 @@ public static partial class Attention
 
     /// <summary>
     /// Bytes of workspace a call with these dimensions and options needs (63 bytes of alignment slack included): one
-    /// scratch slice per thread (independent of m and n), the decode kernel's key-split states (H·16·(dv + 3) doubles when n exceeds one 512-key chunk),
+    /// scratch slice per thread (independent of m and n; for more than 8 heads it also holds a decode work item of up to
+    /// 256 (row, head) pairs), the decode kernel's key-split states (H·16·(dv + 3) doubles when n exceeds one 512-key chunk),
     /// plus, for the Gaussian kernel, the centred copy of K made once per call (Hkv·n·(d + 1) elements).
     /// </summary>
     /// <remarks>This is the minimum for every m. A dot-kernel call whose K or V rows are strided (token-major multi-head
