@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the one-node ONNX Runtime baseline models of issue 5's workloads W1-W7 (and X1, X2) into bench/onnx/models/.
+"""Writes the one-node ONNX Runtime baseline models of issue 5's workloads W1-W7 (and X1-X4) into bench/onnx/models/.
 
 Each model is a single com.microsoft contrib operator with fixed float32 shapes (batch 1, token-major [B, S, H*d]
 inputs, the same layout FastKernelAttention.ForwardMultiHead takes), no weights, so the files are a few hundred bytes.
@@ -92,6 +92,9 @@ def main():
     # Beyond issue 5: few queries against a long strided KV cache (speculative decoding, chunked prefill).
     mha("X1", heads=32, lq=16, lk=4096, d=128)
     mha("X2", heads=32, lq=64, lk=4096, d=128)
+    # Speculative decoding: 4 and 8 draft tokens against the same cache.
+    mha("X3", heads=32, lq=4, lk=4096, d=128)
+    mha("X4", heads=32, lq=8, lk=4096, d=128)
 
 
 if __name__ == "__main__":

@@ -65,5 +65,7 @@ public sealed record Workload(string Id, int Heads, int KeyValueHeads, int Query
         new("W7-causal", 32, 8, 1024, 1024, 128, Causal: true, Gaussian: false),
         new("X1", 32, 32, 16, 4096, 128, Causal: false, Gaussian: false),
         new("X2", 32, 8, 64, 4096, 128, Causal: false, Gaussian: false),
+        new("X3", 32, 32, 4, 4096, 128, Causal: false, Gaussian: false),
+        new("X4", 32, 32, 8, 4096, 128, Causal: false, Gaussian: false),
     ];
 }
