@@ -64,8 +64,8 @@ internal static class DecodeConstants
     /// </summary>
     public const int MaxSplitStates = 16;
 
-    /// <summary>The most (row, head) pairs one work item takes, whatever the head count (the per-thread scratch then stays
-    /// under a megabyte for d = dv = 256 in float).</summary>
+    /// <summary>The most (row, head) pairs one work item takes, whatever the head count: a per-thread scratch of 585 KiB at
+    /// d = dv = 128 in float (<see cref="ScratchBytes"/>; the block kernel's is 181 KiB there), 1.07 MiB at 256.</summary>
     public const int MaxPairs = 256;
 
     /// <summary>Pairs one work item of a call with <paramref name="headCount"/> query heads may take: H·<see cref="RowsPerItem"/>
