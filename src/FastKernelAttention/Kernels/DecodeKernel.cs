@@ -52,7 +52,7 @@ internal static class DecodeConstants
     /// at 93–95% of the sequential sum in address order against 72–74% by head slice. Not measured elsewhere (the Intel Xeon
     /// already reads W4 above its probe by head slice), so other CPUs keep that order. The results are the same bits.
     /// </summary>
-    public static readonly bool PrefetchInAddressOrder = CpuIdentity.IsAmdFamily(0x1A);
+    public static readonly bool PrefetchInAddressOrder = CpuIdentity.IsAmdFamily(0x1A) || CpuIdentity.IsAmdFamily(0x19);
 
     /// <summary>Keys per chunk: the T-precision state is merged into the double row state every chunk (MATH §14).</summary>
     public const int ChunkKeys = KernelConstants.KeyTile * KernelConstants.TilesPerChunk;
