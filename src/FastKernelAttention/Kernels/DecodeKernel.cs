@@ -45,8 +45,8 @@ internal static class DecodeConstants
     /// <summary>
     /// Whether the four-key steps prefetch the four rows ahead in address order (the item's stretch of those rows split into
     /// one equal share per kv head iteration: <c>DecodeKernel.AheadRows</c>) instead of each kv head's slice of each of the
-    /// four rows (four streams a row apart, 16 KiB at W4's shape): on AMD families 1Ah (Zen 5) and 19h (Zen 4). On Zen 5, in alternating
-    /// processes of a side harness (medians of 3 s each), W4 took 0.98, 0.965 and 0.95 of the time (5, 6 and 4 pairs),
+    /// four rows (four streams a row apart, 16 KiB at W4's shape): on AMD families 1Ah (Zen 5) and 19h (Zen 4). On Zen 5,
+    /// in alternating processes of a side harness (medians of 3 s each), W4 took 0.98, 0.965 and 0.95 of the time (5, 6 and 4 pairs),
     /// bfloat16 W4 0.91 and 0.92 (5 and 4), W4 with 8 kv heads 1.01 (4: within the noise); `--decode-patterns`
     /// (bench/results/amd-epyc-family-26-model-2/2026-12-03-decode-patterns-address-order.md) reads the kernel's reads alone
     /// at 93–95% of the sequential sum in address order against 72–74% by head slice. On the Zen 4 EPYC (family 19h), in-process
