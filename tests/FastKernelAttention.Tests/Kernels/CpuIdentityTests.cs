@@ -18,7 +18,8 @@ public class CpuIdentityTests
         int[] families = [0x17, 0x19, 0x1A, 6];
         // The tuning choices follow the identity on every machine.
         Assert.Equal(CpuIdentity.IsAmdFamily(0x1A), DecodeConstants.PrefetchToL1);
-        Assert.Equal(CpuIdentity.IsAmdFamily(0x1A) || CpuIdentity.IsAmdFamily(0x19), DecodeConstants.PrefetchInAddressOrder);
+        Assert.Equal(CpuIdentity.IsAmdFamily(0x1A), DecodeConstants.PrefetchInAddressOrder(sizeof(float)));
+        Assert.Equal(CpuIdentity.IsAmdFamily(0x1A) || CpuIdentity.IsAmdFamily(0x19), DecodeConstants.PrefetchInAddressOrder(sizeof(ushort)));
         Assert.Equal(CpuIdentity.IsAmd ? 12 : 4, AttentionDriver.MinPackedReads);
         if (!X86Base.IsSupported)
         {
