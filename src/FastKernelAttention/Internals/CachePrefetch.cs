@@ -17,16 +17,17 @@ internal static unsafe class CachePrefetch
     public static void Range(byte* start, int bytes, bool toL1)
     {
         if (!Sse.IsSupported || bytes <= 0) return;
-        byte* end = start + bytes;
-        byte* line = (byte*)((nuint)start & ~(nuint)63);
-        for (; line + 192 < end; line += 256)
+        int lead = (int)((nuint)start & 63);
+        byte* line = start - lead;
+        int span = bytes + lead, offset = 0;   // from the first line's start
+        for (; offset + 256 <= span; offset += 256)
         {
-            Line(line, toL1);
-            Line(line + 64, toL1);
-            Line(line + 128, toL1);
-            Line(line + 192, toL1);
+            Line(line + offset, toL1);
+            Line(line + offset + 64, toL1);
+            Line(line + offset + 128, toL1);
+            Line(line + offset + 192, toL1);
         }
-        for (; line < end; line += 64) Line(line, toL1);
+        for (; offset < span; offset += 64) Line(line + offset, toL1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
