@@ -247,8 +247,7 @@ public static class QuickTable
             directory = Path.GetDirectoryName(directory) ?? "";
         if (directory.Length == 0) directory = Directory.GetCurrentDirectory();
         // A virtual machine's model name is often generic ("AMD EPYC", "Intel(R) Xeon(R) Processor") and the same for
-        // several generations (here: Zen 4 and Zen 5); then the CPU family and model tell the folders apart. The folders
-        // saved before this rule (amd-epyc: Zen 4, intel-r--xeon-r--processor) keep their names.
+        // several generations (here: Zen 4 and Zen 5); then the CPU family and model tell the folders apart.
         string name = CpuModel();
         if (!name.Any(char.IsAsciiDigit) && CpuInfo("cpu family") is string family && CpuInfo("model") is string model)
             name += $" family {family} model {model}";
