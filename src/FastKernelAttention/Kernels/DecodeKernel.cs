@@ -43,17 +43,17 @@ internal static class DecodeConstants
     public static readonly bool PrefetchToL1 = CpuIdentity.IsAmdFamily(0x1A);
 
     /// <summary>
-    /// Whether the four-key steps prefetch the four rows ahead in address order (the item's stretch of those rows split into
-    /// one equal share per kv head iteration: <c>DecodeKernel.AheadRows</c>) instead of each kv head's slice of each of the
-    /// four rows (four streams a row apart, 16 KiB at W4's shape): on AMD family 1Ah (Zen 5), and for 16-bit K/V on 19h
-    /// (Zen 4). On Zen 5, in alternating processes of a side harness (medians of 3 s each), W4 took 0.98, 0.965 and 0.95 of the time (5, 6 and 4 pairs),
-    /// bfloat16 W4 0.91 and 0.92 (5 and 4), W4 with 8 kv heads 1.01 (4: within the noise); `--decode-patterns`
-    /// (bench/results/amd-epyc-family-26-model-2/2026-12-03-decode-patterns-address-order.md) reads the kernel's reads alone
-    /// at 93–95% of the sequential sum in address order against 72–74% by head slice. On the Zen 4 EPYC (family 19h), in-process
-    /// A/B against head-slice order, one thread, 21 pairs: bfloat16 W4 0.914–0.936 of the time (four runs on two days), but float
-    /// W4 1.09–1.10 (two runs on 2026-12-04; 1.070 and 0.970 the day before), so there only K/V of 16-bit elements (bfloat16,
-    /// Half) prefetch in address order. Not measured elsewhere (the Intel Xeon already reads W4 above its probe by head slice),
-    /// so other CPUs keep that order. The results are the same bits.
+    /// Whether the four-key steps prefetch the four rows ahead in address order (the item's stretch of those rows split
+    /// into one equal share per kv head iteration: <c>DecodeKernel.AheadRows</c>) instead of each kv head's slice of each
+    /// of the four rows (four streams a row apart, 16 KiB at W4's shape): on AMD family 1Ah (Zen 5), and for 16-bit K/V on
+    /// 19h (Zen 4). On Zen 5, in alternating processes of a side harness (medians of 3 s each), W4 took 0.98, 0.965 and
+    /// 0.95 of the time (5, 6 and 4 pairs), bfloat16 W4 0.91 and 0.92 (5 and 4), W4 with 8 kv heads 1.01 (4: within the
+    /// noise); `--decode-patterns` (bench/results/amd-epyc-family-26-model-2/2026-12-03-decode-patterns-address-order.md)
+    /// reads the kernel's reads alone at 93–95% of the sequential sum in address order against 72–74% by head slice. On the
+    /// Zen 4 EPYC (family 19h), in-process A/B against head-slice order, one thread, 21 pairs: bfloat16 W4 0.914–0.936 of
+    /// the time (four runs on two days), but float W4 1.09–1.10 (two runs on 2026-12-04; 1.070 and 0.970 the day before),
+    /// so there only K/V of 16-bit elements (bfloat16, Half) prefetch in address order. Not measured elsewhere (the Intel
+    /// Xeon already reads W4 above its probe by head slice), so other CPUs keep that order. The results are the same bits.
     /// </summary>
     /// <param name="elementSize">Bytes per K/V element.</param>
     public static bool PrefetchInAddressOrder(int elementSize) => AddressOrderAnyElement || (elementSize == 2 && AddressOrder16Bit);
@@ -659,12 +659,12 @@ internal static unsafe class DecodeKernel<T, TVec, TOps, TKv, TFormat>
     }
 
     /// <summary>
-    /// The four rows after a four-key step (K or V rows: <see cref="ScoresAheadRow"/>, <see cref="AheadRow"/>; null past the
-    /// keys) and what of them the step's kv head iterations prefetch, one <see cref="Issue"/> each. By head slice: iteration
-    /// i requests kv head first + i's slice of each of the four rows. In address order (where
-    /// <see cref="DecodeConstants.PrefetchInAddressOrder"/> holds for the element size and the kv heads' K slices lie side
-    /// by side, as in token-major K; V's always do): per row the stretch of the item's kv heads, the rows laid end to end and split into one equal share
-    /// per iteration, so that the iterations walk the four rows front to back.
+    /// The four rows after a four-key step (K or V rows: <see cref="ScoresAheadRow"/>, <see cref="AheadRow"/>; null past
+    /// the keys) and what of them the step's kv head iterations prefetch, one <see cref="Issue"/> each. By head slice:
+    /// iteration i requests kv head first + i's slice of each of the four rows. In address order (where
+    /// <see cref="DecodeConstants.PrefetchInAddressOrder"/> holds for the element size and the kv heads' K slices lie side by
+    /// side, as in token-major K; V's always do): per row the stretch of the item's kv heads, the rows laid end to end and
+    /// split into one equal share per iteration, so that the iterations walk the four rows front to back.
     /// </summary>
     private readonly struct AheadRows
     {
